@@ -1,0 +1,146 @@
+//! Per-connection state: `Client` (owned by the connection's task) and `ClientHandle` (the
+//! part other connections see through CLIENT LIST / CLIENT KILL).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use protocol::Protocol;
+use tokio::sync::Notify;
+
+/// What the connection loop must do after the current command's reply is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Close the connection (QUIT, CLIENT KILL of oneself, protocol error).
+    Close,
+    /// Shut the server down; `Some(true)` SAVE, `Some(false)` NOSAVE, `None` as configured.
+    Shutdown(Option<bool>),
+    /// Sleep this many ms holding nothing (DEBUG SLEEP, which in Redis blocks the server).
+    Sleep(u64),
+}
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+    /// Skipping the reply of the current command.
+    Skipping,
+}
+
+/// Shared view of a client, read by other connections.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created_ms: u64,
+    pub name: Mutex<Option<String>>,
+    pub lib_name: Mutex<Option<String>>,
+    pub lib_ver: Mutex<Option<String>>,
+    pub db: AtomicUsize,
+    pub last_interaction_ms: AtomicU64,
+    /// Registry index of the last command, u32::MAX before any.
+    pub last_cmd: AtomicU32,
+    pub resp: AtomicU8,
+    pub user_authenticated: AtomicBool,
+    /// Bytes in the query buffer and the output buffer (CLIENT LIST qbuf/omem).
+    pub qbuf: AtomicUsize,
+    pub omem: AtomicUsize,
+    pub no_evict: AtomicBool,
+    pub no_touch: AtomicBool,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+impl ClientHandle {
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: u64) -> Self {
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            created_ms: now_ms,
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            db: AtomicUsize::new(0),
+            last_interaction_ms: AtomicU64::new(now_ms),
+            last_cmd: AtomicU32::new(u32::MAX),
+            resp: AtomicU8::new(2),
+            user_authenticated: AtomicBool::new(false),
+            qbuf: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        }
+    }
+
+    /// Asks the connection to close (CLIENT KILL, shutdown).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the client has been killed.
+    pub async fn killed(&self) {
+        loop {
+            if self.is_killed() {
+                return;
+            }
+            self.kill.notified().await;
+        }
+    }
+}
+
+/// The state of one connection, owned by its task.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub proto: Protocol,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    pub action: Option<Action>,
+    pub handle: Arc<ClientHandle>,
+}
+
+impl Client {
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
+        handle
+            .user_authenticated
+            .store(authenticated, Ordering::Relaxed);
+        Client {
+            id: handle.id,
+            db: 0,
+            proto: Protocol::Resp2,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            action: None,
+            handle,
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.handle.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn set_proto(&mut self, proto: Protocol) {
+        self.proto = proto;
+        self.handle.resp.store(
+            if proto == Protocol::Resp3 { 3 } else { 2 },
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn set_authenticated(&mut self, yes: bool) {
+        self.authenticated = yes;
+        self.handle.user_authenticated.store(yes, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,122 @@
+//! The dispatcher: everything common to all commands happens here, before and after the
+//! handler — lookup, subcommand resolution, arity, authentication, the world lock, CLIENT
+//! REPLY, and the statistics of INFO commandstats and errorstats.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use protocol::ReplyWriter;
+
+use crate::client::{Client, ReplyMode};
+use crate::context::{Ctx, Store};
+use crate::errors::{self, CmdError};
+use crate::registry::registry;
+use crate::server::Server;
+use crate::spec::flag;
+
+/// Runs one command and writes its reply to `out`.
+pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Bytes]) {
+    let mark = out.len();
+    let skip = match client.reply_mode {
+        ReplyMode::SkipNext => {
+            client.reply_mode = ReplyMode::Skipping;
+            true
+        }
+        ReplyMode::Off => true,
+        _ => false,
+    };
+    run(server, client, out, args);
+    if skip {
+        out.truncate(mark);
+    }
+    if client.reply_mode == ReplyMode::Skipping {
+        client.reply_mode = ReplyMode::On;
+    }
+}
+
+fn reject(server: &Server, out: &mut ReplyWriter, id: Option<usize>, err: CmdError) {
+    if let Some(id) = id {
+        server.stats.cmd[id]
+            .rejected
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    server.stats.record_error(err.code());
+    out.error(err.text().as_bytes());
+}
+
+fn run(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Bytes]) {
+    let reg = registry();
+    let Some(mut id) = reg.lookup(&args[0]) else {
+        return reject(server, out, None, errors::unknown_command(args));
+    };
+    let mut spec = reg.spec(id);
+    if !spec.subcommands.is_empty() {
+        if args.len() >= 2 {
+            match reg.lookup_sub(id, &args[1]) {
+                Some(sub) => {
+                    id = sub;
+                    spec = reg.spec(sub);
+                }
+                None => {
+                    return reject(
+                        server,
+                        out,
+                        Some(id),
+                        errors::unknown_subcommand(&args[1], spec.name),
+                    )
+                }
+            }
+        } else if !spec.arity_ok(1) {
+            return reject(
+                server,
+                out,
+                Some(id),
+                errors::wrong_arity(reg.full_name(id)),
+            );
+        }
+    }
+    if !spec.arity_ok(args.len()) {
+        return reject(
+            server,
+            out,
+            Some(id),
+            errors::wrong_arity(reg.full_name(id)),
+        );
+    }
+    if !client.authenticated && !spec.has(flag::NO_AUTH) {
+        return reject(server, out, Some(id), errors::NOAUTH);
+    }
+    client.handle.last_cmd.store(id as u32, Ordering::Relaxed);
+
+    let start = Instant::now();
+    let keyspace = &server.keyspace;
+    let access = if spec.has(flag::EXCLUSIVE) {
+        keyspace.exclusive()
+    } else {
+        keyspace.shared()
+    };
+    let db = client.db;
+    let mut cx = Ctx {
+        store: Store {
+            keyspace,
+            access,
+            db,
+            now_ms: keyspace.now_ms(),
+        },
+        client,
+        server,
+        out,
+    };
+    let result = (spec.handler)(&mut cx, args);
+    drop(cx);
+    let stat = &server.stats.cmd[id];
+    stat.calls.fetch_add(1, Ordering::Relaxed);
+    stat.usec
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if let Err(e) = result {
+        stat.failed.fetch_add(1, Ordering::Relaxed);
+        server.stats.record_error(e.code());
+        out.error(e.text().as_bytes());
+    }
+}

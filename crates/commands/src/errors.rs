@@ -1,0 +1,100 @@
+//! Every protocol-visible error text, matching Redis byte for byte, and `CmdError`, the
+//! error a handler returns.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// An error reply. The text is complete (`ERR ...`, `WRONGTYPE ...`); its first word is the
+/// error code INFO errorstats counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CmdError(pub Cow<'static, str>);
+
+impl CmdError {
+    pub const fn new(text: &'static str) -> Self {
+        CmdError(Cow::Borrowed(text))
+    }
+
+    /// An `ERR`-prefixed error with a formatted message.
+    pub fn err(msg: impl fmt::Display) -> Self {
+        CmdError(Cow::Owned(format!("ERR {msg}")))
+    }
+
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The error code: the first word of the text.
+    pub fn code(&self) -> &str {
+        self.0.split(' ').next().unwrap_or("ERR")
+    }
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+pub const WRONGTYPE: CmdError =
+    CmdError::new("WRONGTYPE Operation against a key holding the wrong kind of value");
+pub const NOT_INTEGER: CmdError = CmdError::new("ERR value is not an integer or out of range");
+pub const NOT_FLOAT: CmdError = CmdError::new("ERR value is not a valid float");
+pub const SYNTAX: CmdError = CmdError::new("ERR syntax error");
+pub const OVERFLOW: CmdError = CmdError::new("ERR increment or decrement would overflow");
+pub const NAN_OR_INF: CmdError = CmdError::new("ERR increment would produce NaN or Infinity");
+pub const NO_SUCH_KEY: CmdError = CmdError::new("ERR no such key");
+pub const DB_INDEX: CmdError = CmdError::new("ERR DB index is out of range");
+pub const NOAUTH: CmdError = CmdError::new("NOAUTH Authentication required.");
+pub const WRONGPASS: CmdError =
+    CmdError::new("WRONGPASS invalid username-password pair or user is disabled.");
+pub const AUTH_NOT_CONFIGURED: CmdError = CmdError::new(
+    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+);
+pub const MAX_CLIENTS: CmdError = CmdError::new("ERR max number of clients reached");
+pub const STRING_TOO_LONG: CmdError =
+    CmdError::new("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+pub const OFFSET_RANGE: CmdError = CmdError::new("ERR offset is out of range");
+pub const SAME_OBJECT: CmdError = CmdError::new("ERR source and destination objects are the same");
+pub const POSITIVE: CmdError = CmdError::new("ERR value is out of range, must be positive");
+pub const TIMEOUT_NOT_INTEGER: CmdError =
+    CmdError::new("ERR timeout is not an integer or out of range");
+pub const NO_PROTO: CmdError = CmdError::new("NOPROTO unsupported protocol version");
+
+pub fn wrong_arity(name: &str) -> CmdError {
+    CmdError::err(format_args!(
+        "wrong number of arguments for '{name}' command"
+    ))
+}
+
+pub fn invalid_expire(cmd: &str) -> CmdError {
+    CmdError::err(format_args!("invalid expire time in '{cmd}' command"))
+}
+
+pub fn unknown_subcommand(sub: &[u8], container: &str) -> CmdError {
+    let sub = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
+    CmdError::err(format_args!(
+        "unknown subcommand '{sub}'. Try {} HELP.",
+        container.to_ascii_uppercase()
+    ))
+}
+
+/// Redis's reply to an unknown command: the name and the first arguments, 128 bytes at most.
+pub fn unknown_command(args: &[bytes::Bytes]) -> CmdError {
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+    let mut list = String::new();
+    for a in &args[1..] {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        let a = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
+        list.push('\'');
+        list.push_str(&a);
+        list.push_str("' ");
+    }
+    CmdError::err(format_args!(
+        "unknown command '{name}', with args beginning with: {list}"
+    ))
+}

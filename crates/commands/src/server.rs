@@ -1,0 +1,219 @@
+//! `Server`: state shared by every connection — the keyspace, configuration, the client
+//! registry and statistics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use keyspace::{Keyspace, KeyspaceConfig, SystemClock};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::client::ClientHandle;
+use crate::config::Config;
+use crate::registry::registry;
+
+/// Counters of one command (INFO commandstats).
+#[derive(Default)]
+pub struct CmdStat {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Server-wide counters (INFO stats).
+pub struct Stats {
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub errors: Mutex<HashMap<String, u64>>,
+    pub cmd: Box<[CmdStat]>,
+    /// (time ms, commands processed) samples for instantaneous_ops_per_sec.
+    pub ops_samples: Mutex<Vec<(u64, u64)>>,
+}
+
+impl Stats {
+    fn new(commands: usize) -> Self {
+        Stats {
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            net_input_bytes: AtomicU64::new(0),
+            net_output_bytes: AtomicU64::new(0),
+            total_error_replies: AtomicU64::new(0),
+            errors: Mutex::new(HashMap::new()),
+            cmd: (0..commands).map(|_| CmdStat::default()).collect(),
+            ops_samples: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts an error reply by its code (first word).
+    pub fn record_error(&self, code: &str) {
+        self.total_error_replies.fetch_add(1, Ordering::Relaxed);
+        let mut errors = self.errors.lock();
+        if let Some(n) = errors.get_mut(code) {
+            *n += 1;
+        } else if errors.len() < 128 {
+            errors.insert(code.to_string(), 1);
+        } else {
+            *errors.entry("ERRORSTATS_DISABLED".to_string()).or_insert(0) += 1;
+        }
+    }
+
+    pub fn commands_processed(&self) -> u64 {
+        self.cmd
+            .iter()
+            .map(|c| c.calls.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn reset(&self) {
+        for c in self.cmd.iter() {
+            c.calls.store(0, Ordering::Relaxed);
+            c.usec.store(0, Ordering::Relaxed);
+            c.rejected.store(0, Ordering::Relaxed);
+            c.failed.store(0, Ordering::Relaxed);
+        }
+        self.errors.lock().clear();
+        self.total_error_replies.store(0, Ordering::Relaxed);
+        self.total_connections.store(0, Ordering::Relaxed);
+        self.rejected_connections.store(0, Ordering::Relaxed);
+        self.net_input_bytes.store(0, Ordering::Relaxed);
+        self.net_output_bytes.store(0, Ordering::Relaxed);
+    }
+
+    /// Records a sample and returns the ops/sec over the last samples.
+    pub fn sample_ops(&self, now_ms: u64) -> u64 {
+        let total = self.commands_processed();
+        let mut s = self.ops_samples.lock();
+        s.push((now_ms, total));
+        if s.len() > 16 {
+            s.remove(0);
+        }
+        self.instantaneous_ops_locked(&s)
+    }
+
+    pub fn instantaneous_ops(&self) -> u64 {
+        self.instantaneous_ops_locked(&self.ops_samples.lock())
+    }
+
+    fn instantaneous_ops_locked(&self, s: &[(u64, u64)]) -> u64 {
+        match (s.first(), s.last()) {
+            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) * 1000 / (b.0 - a.0),
+            _ => 0,
+        }
+    }
+}
+
+/// The clients connected now.
+#[derive(Default)]
+pub struct Clients {
+    map: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+}
+
+impl Clients {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn add(&self, handle: Arc<ClientHandle>) {
+        self.map.lock().insert(handle.id, handle);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    pub fn count(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        self.map.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.map.lock().get(&id).cloned()
+    }
+}
+
+/// CLIENT PAUSE state.
+#[derive(Default)]
+pub struct Pause {
+    /// Until when (ms since the epoch) clients are paused; 0 when not.
+    pub until_ms: AtomicU64,
+    /// Only write commands are paused (CLIENT PAUSE ... WRITE).
+    pub writes_only: AtomicBool,
+    pub resumed: Notify,
+}
+
+/// Everything shared by the connections of one server.
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: Config,
+    pub clients: Clients,
+    pub stats: Stats,
+    pub pause: Pause,
+    pub started: Instant,
+    pub run_id: String,
+    /// Unix time (s) of the last successful save.
+    pub last_save: AtomicU64,
+    pub shutdown_requested: AtomicBool,
+    pub shutdown: Notify,
+    /// TCP port actually bound (for INFO when started on port 0).
+    pub bound_port: AtomicU64,
+    pub executable: String,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Arc<Self> {
+        let databases = config.get_i64("databases").max(1) as usize;
+        let shards = config.get_i64("shards");
+        let mut ks_config = KeyspaceConfig {
+            databases,
+            ..KeyspaceConfig::default()
+        };
+        if shards > 0 {
+            ks_config.shards = shards as usize;
+        }
+        Self::with_keyspace(config, Keyspace::new(ks_config, Arc::new(SystemClock)))
+    }
+
+    pub fn with_keyspace(config: Config, keyspace: Keyspace) -> Arc<Self> {
+        let run_id: String = (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[rand::random::<usize>() % 16]))
+            .collect();
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Arc::new(Server {
+            keyspace,
+            config,
+            clients: Clients::default(),
+            stats: Stats::new(registry().len()),
+            pause: Pause::default(),
+            started: Instant::now(),
+            run_id,
+            last_save: AtomicU64::new(now_s),
+            shutdown_requested: AtomicBool::new(false),
+            shutdown: Notify::new(),
+            bound_port: AtomicU64::new(0),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        })
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+        for c in self.clients.all() {
+            c.kill();
+        }
+    }
+}
