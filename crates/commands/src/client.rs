@@ -1,7 +1,9 @@
 //! Per-connection state: `Client` (owned by the connection's task) and `ClientHandle` (the
 //! part other connections see through CLIENT LIST / CLIENT KILL).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -15,7 +17,8 @@ pub enum Action {
     Close,
     /// Shut the server down; `Some(true)` SAVE, `Some(false)` NOSAVE, `None` as configured.
     Shutdown(Option<bool>),
-    /// Sleep this many ms holding nothing (DEBUG SLEEP, which in Redis blocks the server).
+    /// Sleep this many ms holding nothing (DEBUG SLEEP, which in Redis blocks the server),
+    /// then send the reply.
     Sleep(u64),
 }
 
@@ -26,8 +29,6 @@ pub enum ReplyMode {
     Off,
     /// Skip the reply of the next command only.
     SkipNext,
-    /// Skipping the reply of the current command.
-    Skipping,
 }
 
 /// Shared view of a client, read by other connections.
@@ -35,6 +36,8 @@ pub struct ClientHandle {
     pub id: u64,
     pub addr: String,
     pub laddr: String,
+    /// The socket's file descriptor (CLIENT LIST fd), -1 when unknown.
+    pub fd: AtomicI64,
     pub created_ms: u64,
     pub name: Mutex<Option<String>>,
     pub lib_name: Mutex<Option<String>>,
@@ -60,6 +63,7 @@ impl ClientHandle {
             id,
             addr,
             laddr,
+            fd: AtomicI64::new(-1),
             created_ms: now_ms,
             name: Mutex::new(None),
             lib_name: Mutex::new(None),

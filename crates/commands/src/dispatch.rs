@@ -18,20 +18,20 @@ use crate::spec::flag;
 /// Runs one command and writes its reply to `out`.
 pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Bytes]) {
     let mark = out.len();
-    let skip = match client.reply_mode {
-        ReplyMode::SkipNext => {
-            client.reply_mode = ReplyMode::Skipping;
-            true
-        }
-        ReplyMode::Off => true,
-        _ => false,
-    };
-    run(server, client, out, args);
-    if skip {
-        out.truncate(mark);
-    }
-    if client.reply_mode == ReplyMode::Skipping {
+    let before = client.reply_mode;
+    if before == ReplyMode::SkipNext {
+        // SKIP applies to this one command.
         client.reply_mode = ReplyMode::On;
+    }
+    run(server, client, out, args);
+    // CLIENT REPLY OFF and SKIP get no reply themselves; CLIENT REPLY ON and RESET do, even
+    // when replies were off.
+    let suppress = match client.reply_mode {
+        ReplyMode::Off | ReplyMode::SkipNext => true,
+        ReplyMode::On => before == ReplyMode::SkipNext,
+    };
+    if suppress {
+        out.truncate(mark);
     }
 }
 

@@ -98,3 +98,58 @@ pub fn unknown_command(args: &[bytes::Bytes]) -> CmdError {
         "unknown command '{name}', with args beginning with: {list}"
     ))
 }
+
+// Generic key commands (family/keys.rs).
+pub const INVALID_CURSOR: CmdError = CmdError::new("ERR invalid cursor");
+pub const EXPIRE_NX_AND_OTHERS: CmdError =
+    CmdError::new("ERR NX and XX, GT or LT options at the same time are not compatible");
+pub const EXPIRE_GT_AND_LT: CmdError =
+    CmdError::new("ERR GT and LT options at the same time are not compatible");
+/// `getIntFromObjectOrReply` on an integer outside the range of a C int.
+pub const NOT_INT32: CmdError =
+    CmdError::new("ERR value is out of range, value must between -2147483648 and 2147483647");
+pub const INVALID_FIRST_DB: CmdError = CmdError::new("ERR invalid first DB index");
+pub const INVALID_SECOND_DB: CmdError = CmdError::new("ERR invalid second DB index");
+pub const LFU_NOT_SELECTED: CmdError = CmdError::new(
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+);
+pub const LFU_SELECTED: CmdError = CmdError::new(
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+);
+
+/// EXPIRE-family's reply to an option it does not know.
+pub fn unsupported_option(opt: &[u8]) -> CmdError {
+    CmdError::err(format_args!(
+        "Unsupported option {}",
+        String::from_utf8_lossy(opt)
+    ))
+}
+
+pub const NO_SUCH_CLIENT: CmdError = CmdError::new("ERR No such client");
+pub const NO_CONFIG_FILE: CmdError =
+    CmdError::new("ERR The server is running without a config file");
+pub const DEBUG_NOT_ALLOWED: CmdError = CmdError::new(
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+);
+pub const NO_SHUTDOWN: CmdError = CmdError::new("ERR No shutdown in progress.");
+
+/// Redis's `addReplySubcommandSyntaxError`: a subcommand it does not know, or one given the
+/// wrong number of arguments, of a command parsed by hand (DEBUG, and CLIENT's branches).
+pub fn subcommand_syntax(sub: &[u8], container: &str) -> CmdError {
+    let sub = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
+    CmdError::err(format_args!(
+        "unknown subcommand or wrong number of arguments for '{sub}'. Try {} HELP.",
+        container.to_ascii_uppercase()
+    ))
+}
+
+pub const LCS_IDX_AND_LEN: CmdError =
+    CmdError::new("ERR If you want both the length and indexes, please just use IDX.");
+pub const LCS_TOO_LONG: CmdError = CmdError::new("ERR String too long for LCS");
+pub const LCS_TABLE_TOO_BIG: CmdError =
+    CmdError::new("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+pub const LCS_ALLOC_FAILED: CmdError =
+    CmdError::new("ERR Insufficient memory, failed allocating transient memory for LCS");
+pub const LCS_NOT_STRINGS: CmdError =
+    CmdError::new("ERR The specified keys must contain string values");
+pub const DECREMENT_OVERFLOW: CmdError = CmdError::new("ERR decrement would overflow");

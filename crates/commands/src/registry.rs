@@ -2,6 +2,8 @@
 //! ids (for statistics) and indexed by name for the dispatcher.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::sync::OnceLock;
 
 use crate::family;
@@ -14,6 +16,10 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         family::keys::COMMANDS,
         family::connection::COMMANDS,
         family::server::COMMANDS,
+        family::client::COMMANDS,
+        family::info::COMMANDS,
+        family::config::COMMANDS,
+        family::debug::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -25,7 +31,7 @@ pub struct Registry {
     /// `get`, `client|list`, ... by id.
     full_names: Vec<String>,
     /// Id of each top-level command by lower-case name.
-    by_name: HashMap<&'static [u8], usize>,
+    by_name: HashMap<&'static [u8], usize, RandomState>,
     /// Ids of each spec's subcommands, in declaration order.
     subs: Vec<Vec<usize>>,
     /// Top-level ids in declaration order.
@@ -37,7 +43,7 @@ impl Registry {
         let mut r = Registry {
             specs: Vec::new(),
             full_names: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: HashMap::default(),
             subs: Vec::new(),
             top: Vec::new(),
         };

@@ -144,11 +144,57 @@ impl Clients {
 /// CLIENT PAUSE state.
 #[derive(Default)]
 pub struct Pause {
-    /// Until when (ms since the epoch) clients are paused; 0 when not.
+    /// Until when (ms since the Unix epoch, wall clock) clients are paused; 0 when not.
     pub until_ms: AtomicU64,
     /// Only write commands are paused (CLIENT PAUSE ... WRITE).
     pub writes_only: AtomicBool,
     pub resumed: Notify,
+    lock: Mutex<()>,
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Pause {
+    /// Starts or extends a pause. As in Redis, a second pause keeps the later end and the
+    /// more restrictive kind.
+    pub fn pause(&self, until_ms: u64, writes_only: bool) {
+        let _g = self.lock.lock();
+        let now = unix_ms();
+        let active = self.until_ms.load(Ordering::SeqCst) > now;
+        let writes_only = writes_only && (!active || self.writes_only.load(Ordering::SeqCst));
+        let until = if active {
+            until_ms.max(self.until_ms.load(Ordering::SeqCst))
+        } else {
+            until_ms
+        };
+        self.writes_only.store(writes_only, Ordering::SeqCst);
+        self.until_ms.store(until, Ordering::SeqCst);
+    }
+
+    /// Ends the pause (CLIENT UNPAUSE) and wakes the held clients.
+    pub fn unpause(&self) {
+        let _g = self.lock.lock();
+        self.until_ms.store(0, Ordering::SeqCst);
+        self.writes_only.store(false, Ordering::SeqCst);
+        self.resumed.notify_waiters();
+    }
+
+    /// If a command with these flags must wait now, until when (Unix ms).
+    pub fn holds(&self, flags: u32) -> Option<u64> {
+        let until = self.until_ms.load(Ordering::SeqCst);
+        if until == 0 || until <= unix_ms() {
+            return None;
+        }
+        let writes_only = self.writes_only.load(Ordering::SeqCst);
+        let write = flags & (crate::spec::flag::WRITE | crate::spec::flag::MAY_REPLICATE) != 0;
+        (!writes_only || write).then_some(until)
+    }
 }
 
 /// Everything shared by the connections of one server.
@@ -160,6 +206,12 @@ pub struct Server {
     pub pause: Pause,
     pub started: Instant,
     pub run_id: String,
+    /// Replication id (INFO replication master_replid).
+    pub replid: String,
+    /// `keyspace.feed.dirty()` at the last successful save.
+    pub dirty_at_save: AtomicU64,
+    /// Highest used memory seen (INFO used_memory_peak).
+    pub mem_peak: AtomicU64,
     /// Unix time (s) of the last successful save.
     pub last_save: AtomicU64,
     pub shutdown_requested: AtomicBool,
@@ -184,9 +236,13 @@ impl Server {
     }
 
     pub fn with_keyspace(config: Config, keyspace: Keyspace) -> Arc<Self> {
-        let run_id: String = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[rand::random::<usize>() % 16]))
-            .collect();
+        let hex40 = || -> String {
+            (0..40)
+                .map(|_| char::from(b"0123456789abcdef"[rand::random::<usize>() % 16]))
+                .collect()
+        };
+        let run_id = hex40();
+        let replid = hex40();
         let now_s = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -199,6 +255,9 @@ impl Server {
             pause: Pause::default(),
             started: Instant::now(),
             run_id,
+            replid,
+            dirty_at_save: AtomicU64::new(0),
+            mem_peak: AtomicU64::new(0),
             last_save: AtomicU64::new(now_s),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),

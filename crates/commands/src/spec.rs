@@ -149,7 +149,7 @@ impl CommandSpec {
             (flag::FAST, "fast"),
             (flag::BLOCKING, "blocking"),
         ];
-        for c in self.acl.iter().copied() {
+        for c in self.acl {
             out.push(format!("@{c}"));
         }
         for (f, c) in implied {

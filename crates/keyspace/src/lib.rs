@@ -150,6 +150,53 @@ impl Dbs {
     pub fn is_empty(&self) -> bool {
         self.dbs.is_empty()
     }
+
+    /// Locks two shards, each named by (database, shard), in ascending (database, shard)
+    /// order — the global lock order, of which "ascending within one database" is a part.
+    /// Locking the same shard twice yields one lock.
+    pub fn lock_pair(&self, a: (usize, usize), b: (usize, usize)) -> Pair<'_> {
+        if a == b {
+            return Pair {
+                first: self.dbs[a.0].lock(a.1),
+                second: None,
+                a_first: true,
+            };
+        }
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        let first = self.dbs[lo.0].lock(lo.1);
+        let second = self.dbs[hi.0].lock(hi.1);
+        Pair {
+            first,
+            second: Some(second),
+            a_first: a < b,
+        }
+    }
+}
+
+/// Two shards locked by [`Dbs::lock_pair`]: `a()` and `b()` are the shards asked for, in the
+/// order they were named (the same shard when both names were equal).
+pub struct Pair<'a> {
+    first: MutexGuard<'a, Shard>,
+    second: Option<MutexGuard<'a, Shard>>,
+    a_first: bool,
+}
+
+impl Pair<'_> {
+    /// The shard named first.
+    pub fn a(&mut self) -> &mut Shard {
+        match (&mut self.second, self.a_first) {
+            (Some(s), false) => s,
+            _ => &mut self.first,
+        }
+    }
+
+    /// The shard named second.
+    pub fn b(&mut self) -> &mut Shard {
+        match (&mut self.second, self.a_first) {
+            (Some(s), true) => s,
+            _ => &mut self.first,
+        }
+    }
 }
 
 /// Held while a command runs: the world lock, shared or exclusive.
@@ -273,16 +320,15 @@ impl Keyspace {
         self.feed.publish(&Change::Swap { a, b });
     }
 
-    /// The active expire cycle: samples volatile keys of every shard, as Redis's cycle does,
-    /// revisiting shards whose samples were more than a quarter expired until `budget` is
-    /// spent. Returns the number of keys reclaimed.
+    /// The active expire cycle: samples volatile keys of every shard, as Redis's cycle does
+    /// (see [`Shard::expire_sample`]), revisiting shards whose samples were more than a
+    /// quarter expired until `budget` is spent. Returns the number of keys reclaimed.
     pub fn active_expire_cycle(&self, budget: std::time::Duration) -> usize {
         let deadline = std::time::Instant::now() + budget;
         let access = self.shared();
         let per_db = self.shards_per_db();
         let total = per_db * access.len();
         let start = self.expire_cursor.fetch_add(1, Ordering::Relaxed) % total;
-        let mut rng = rand::thread_rng();
         let mut removed = 0;
         let mut busy: Vec<usize> = (0..total).map(|i| (start + i) % total).collect();
         while !busy.is_empty() && std::time::Instant::now() < deadline {
@@ -290,7 +336,7 @@ impl Keyspace {
                 let (db, shard) = (n / per_db, n % per_db);
                 let cx = self.op_ctx(db);
                 let mut s = access.db(db).lock(shard);
-                let (n, more) = s.expire_sample(&cx, &mut rng, 16);
+                let (n, more) = s.expire_sample(&cx, 16);
                 removed += n;
                 if !more {
                     s.maybe_shrink();

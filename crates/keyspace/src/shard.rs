@@ -69,6 +69,8 @@ pub struct Shard {
     /// (slot position, expiry time in ms) of every key with a TTL.
     expires: Vec<(u32, u64)>,
     hasher: KeyHasher,
+    /// Where the active expire cycle resumes in `expires`.
+    expire_cursor: usize,
     pub stats: ShardStats,
 }
 
@@ -79,6 +81,7 @@ impl Shard {
             slots: Vec::new(),
             expires: Vec::new(),
             hasher,
+            expire_cursor: 0,
             stats: ShardStats::default(),
         }
     }
@@ -279,36 +282,58 @@ impl Shard {
         }
     }
 
-    /// Removes up to `samples` rounds of 20 random volatile keys that are due, as Redis's
-    /// active expire cycle does, stopping when a round finds at most a quarter of its sample
-    /// expired. Returns the number of keys removed and whether more rounds are wanted.
-    pub fn expire_sample(
-        &mut self,
-        cx: &OpCtx<'_>,
-        rng: &mut impl Rng,
-        rounds: usize,
-    ) -> (usize, bool) {
+    /// Active expiry on this shard, as Redis's cycle: rounds of up to 20 volatile keys, taken
+    /// in turn from where the previous call stopped (Redis's `expires_cursor`), removing those
+    /// that are due; a set of at most 20 is swept whole. Stops once the last 8 rounds (160
+    /// keys) were at most a quarter expired, so that one lucky round of 20 does not end a
+    /// pass over a large, mostly stale set.
+    /// Returns the number of keys removed and whether more rounds are wanted (all `rounds`
+    /// ran without reaching the target).
+    pub fn expire_sample(&mut self, cx: &OpCtx<'_>, rounds: usize) -> (usize, bool) {
+        const WINDOW: usize = 8;
         let mut removed = 0;
-        for _ in 0..rounds {
-            let n = self.expires.len().min(20);
-            if n == 0 {
+        let mut recent = [(0usize, 0usize); WINDOW];
+        for round in 0..rounds {
+            let total = self.expires.len();
+            if total <= 20 {
+                // A small set: one pass over all of it leaves nothing stale.
+                let mut i = 0;
+                while i < self.expires.len() {
+                    let (pos, at) = self.expires[i];
+                    if at <= cx.now_ms {
+                        self.expire_now(cx, pos as usize);
+                        removed += 1;
+                    } else {
+                        i += 1;
+                    }
+                }
                 return (removed, false);
             }
+            let n = 20;
             let mut due = 0;
             for _ in 0..n {
                 if self.expires.is_empty() {
                     break;
                 }
-                let i = rng.gen_range(0..self.expires.len());
-                let (pos, at) = self.expires[i];
+                if self.expire_cursor >= self.expires.len() {
+                    self.expire_cursor = 0;
+                }
+                let (pos, at) = self.expires[self.expire_cursor];
                 if at <= cx.now_ms {
+                    // The last entry moves into this place: the cursor stays to check it.
                     self.expire_now(cx, pos as usize);
                     due += 1;
+                } else {
+                    self.expire_cursor += 1;
                 }
             }
             removed += due;
-            if due * 4 <= n {
-                return (removed, false);
+            recent[round % WINDOW] = (n, due);
+            if round + 1 >= WINDOW {
+                let (seen, expired) = recent.iter().fold((0, 0), |(a, b), &(n, d)| (a + n, b + d));
+                if expired * 4 <= seen {
+                    return (removed, false);
+                }
             }
         }
         (removed, true)

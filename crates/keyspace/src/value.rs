@@ -67,6 +67,56 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
+/// Longest text Redis's `string2ld` accepts (`MAX_LONG_DOUBLE_CHARS`).
+const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
+
+/// Parses a float as Redis's `string2ld` (strtold) does for INCRBYFLOAT: no leading space,
+/// the whole text consumed, no NaN, no overflow. Redis works in `long double`; this is the
+/// closest `f64`. Hexadecimal floats (`0x1p3`), which strtold takes, are refused.
+pub fn parse_long_double(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || s.len() >= MAX_LONG_DOUBLE_CHARS || s[0].is_ascii_whitespace() {
+        return None;
+    }
+    let t = std::str::from_utf8(s).ok()?;
+    let body = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+        return Some(if t.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+    }
+    // Only decimal syntax from here on (Rust would also take "nan" and "inf" spellings).
+    if !body
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return None;
+    }
+    let v: f64 = t.parse().ok()?;
+    // A finite text that overflows is strtold's ERANGE.
+    v.is_finite().then_some(v)
+}
+
+/// Formats a float as Redis's `ld2string` in human mode (INCRBYFLOAT's reply): fixed
+/// notation, at most 17 decimals, trailing zeros dropped, `-0` as `0`. Redis prints a
+/// `long double` with `%.17Lf`; from an `f64` the shortest exact decimal is closer to what
+/// users see (`10.5 + 0.1` gives `10.6`).
+pub fn format_long_double_human(v: f64) -> String {
+    let mut s = format!("{v}");
+    if let Some(dot) = s.find('.') {
+        if s.len() - dot - 1 > 17 {
+            s = format!("{v:.17}");
+            let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
+            s.truncate(trimmed);
+        }
+    }
+    if s == "-0" {
+        s = "0".to_string();
+    }
+    s
+}
+
 impl Value {
     /// A string value, integer-encoded when `bytes` is a canonical integer.
     pub fn string(bytes: &[u8]) -> Value {
@@ -97,6 +147,55 @@ impl Value {
         } else {
             Value::Heap(bytes.into_boxed_slice())
         }
+    }
+
+    /// A string value from owned bytes, kept as bytes (never integer-encoded).
+    pub fn raw_from_vec(bytes: Vec<u8>) -> Value {
+        if bytes.len() <= INLINE_CAP {
+            Value::raw(&bytes)
+        } else {
+            Value::Heap(bytes.into_boxed_slice())
+        }
+    }
+
+    /// Takes the bytes of a string value out, leaving an empty string behind.
+    fn take_vec(&mut self) -> Vec<u8> {
+        match std::mem::replace(self, Value::raw(b"")) {
+            Value::Heap(b) => b.into_vec(),
+            other => other.to_vec().unwrap_or_default(),
+        }
+    }
+
+    /// Appends `extra` to a string value (APPEND); the result is kept as bytes.
+    /// Returns the new length.
+    pub fn append(&mut self, extra: &[u8]) -> usize {
+        let mut v = self.take_vec();
+        v.reserve_exact(extra.len());
+        v.extend_from_slice(extra);
+        let n = v.len();
+        *self = Value::raw_from_vec(v);
+        n
+    }
+
+    /// Overwrites the string value from `offset` with `data`, padding with zero bytes
+    /// (SETRANGE); the result is kept as bytes. Returns the new length.
+    pub fn set_range(&mut self, offset: usize, data: &[u8]) -> usize {
+        let end = offset + data.len();
+        if let Value::Heap(b) = self {
+            if end <= b.len() {
+                b[offset..end].copy_from_slice(data);
+                return b.len();
+            }
+        }
+        let mut v = self.take_vec();
+        if v.len() < end {
+            v.reserve_exact(end - v.len());
+            v.resize(end, 0);
+        }
+        v[offset..end].copy_from_slice(data);
+        let n = v.len();
+        *self = Value::raw_from_vec(v);
+        n
     }
 
     pub fn kind(&self) -> Kind {
@@ -193,5 +292,50 @@ mod tests {
         let mut buf = itoa::Buffer::new();
         assert_eq!(Value::string(b"-42").as_bytes(&mut buf), Some(&b"-42"[..]));
         assert_eq!(Value::string_from_vec(vec![b'y'; 30]).str_len(), Some(30));
+    }
+    #[test]
+    fn append_and_set_range_keep_bytes() {
+        let mut v = Value::string(b"12");
+        assert_eq!(v.append(b"3"), 3);
+        assert!(!matches!(v, Value::Int(_)));
+        assert_eq!(v.to_vec(), Some(b"123".to_vec()));
+        assert_eq!(v.append(&[b'x'; 30]), 33);
+        assert_eq!(v.set_range(1, b"ab"), 33);
+        assert_eq!(v.to_vec().map(|b| b[..4].to_vec()), Some(b"1abx".to_vec()));
+        let mut w = Value::raw(b"");
+        assert_eq!(w.set_range(3, b"z"), 4);
+        assert_eq!(w.to_vec(), Some(b"\0\0\0z".to_vec()));
+        let mut h = Value::raw(&[b'a'; 40]);
+        assert_eq!(h.set_range(38, b"bcd"), 41);
+        assert_eq!(h.to_vec().map(|b| b[37..].to_vec()), Some(b"abcd".to_vec()));
+    }
+
+    #[test]
+    fn floats_as_incrbyfloat_sees_them() {
+        assert_eq!(parse_long_double(b"10.5"), Some(10.5));
+        assert_eq!(parse_long_double(b"+.5"), Some(0.5));
+        assert_eq!(parse_long_double(b"5."), Some(5.0));
+        assert_eq!(parse_long_double(b"3.0e3"), Some(3000.0));
+        assert_eq!(parse_long_double(b"-inf"), Some(f64::NEG_INFINITY));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"1e",
+            b"abc",
+            b"1e5000",
+            b"0x10",
+            b"1,5",
+        ] {
+            assert_eq!(parse_long_double(bad), None, "{:?}", bad);
+        }
+        assert_eq!(format_long_double_human(10.5 + 0.1), "10.6");
+        assert_eq!(format_long_double_human(3000.0), "3000");
+        assert_eq!(format_long_double_human(-0.0), "0");
+        assert_eq!(format_long_double_human(1e-20), "0");
+        assert_eq!(format_long_double_human(-1e-20), "0");
+        assert_eq!(format_long_double_human(1.5e-10), "0.00000000015");
+        assert_eq!(format_long_double_human(1e20), "100000000000000000000");
     }
 }

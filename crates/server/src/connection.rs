@@ -82,12 +82,53 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr, loc
         server.keyspace.now_ms(),
     ));
     server.clients.add(handle.clone());
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        handle
+            .fd
+            .store(i64::from(stream.as_raw_fd()), Ordering::Relaxed);
+    }
     let authenticated = !server.config.requirepass_set.load(Ordering::Relaxed);
     let mut client = Client::new(handle.clone(), authenticated);
     if let Err(e) = run(&server, &mut client, &mut stream).await {
         tracing::debug!("client {id} closed: {e}");
     }
     server.clients.remove(id);
+}
+
+/// The flags that decide whether CLIENT PAUSE holds a command (a subcommand's own, when the
+/// container has subcommands).
+fn command_flags(args: &[bytes::Bytes]) -> u32 {
+    let reg = commands::registry::registry();
+    let Some(id) = reg.lookup(&args[0]) else {
+        return 0;
+    };
+    let id = args
+        .get(1)
+        .and_then(|sub| reg.lookup_sub(id, sub))
+        .unwrap_or(id);
+    reg.spec(id).flags
+}
+
+/// Holds a command while CLIENT PAUSE applies to it. Returns false if the client was killed
+/// meanwhile.
+async fn wait_while_paused(server: &Server, handle: &ClientHandle, args: &[bytes::Bytes]) -> bool {
+    let flags = command_flags(args);
+    loop {
+        let resumed = server.pause.resumed.notified();
+        tokio::pin!(resumed);
+        resumed.as_mut().enable();
+        let Some(until) = server.pause.holds(flags) else {
+            return true;
+        };
+        let wait = Duration::from_millis(until.saturating_sub(commands::server::unix_ms()).max(1));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut resumed => {}
+            _ = handle.killed() => return false,
+        }
+    }
 }
 
 async fn flush(
@@ -123,6 +164,12 @@ async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) -> st
             };
             match decoder.decode(&mut inbuf, &limits) {
                 Ok(Some(args)) => {
+                    if server.pause.until_ms.load(Ordering::Relaxed) != 0 {
+                        flush(stream, &mut out, server).await?;
+                        if !wait_while_paused(server, &handle, &args).await {
+                            return Ok(());
+                        }
+                    }
                     handle
                         .last_interaction_ms
                         .store(server.keyspace.now_ms(), Ordering::Relaxed);
@@ -139,7 +186,7 @@ async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) -> st
                                 return Ok(());
                             }
                             Action::Sleep(ms) => {
-                                flush(stream, &mut out, server).await?;
+                                // The reply goes out after the sleep, as in Redis.
                                 tokio::time::sleep(Duration::from_millis(ms)).await;
                             }
                         }

@@ -19,5 +19,7 @@ pub async fn run(server: Arc<Server>) {
             .keyspace
             .active_expire_cycle(Duration::from_micros(250_000 / hz));
         server.stats.sample_ops(server.keyspace.now_ms());
+        // Keeps INFO's used_memory_peak up to date between INFO calls.
+        commands::family::info::used_memory(&server);
     }
 }

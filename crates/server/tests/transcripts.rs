@@ -84,8 +84,13 @@ fn double_text(d: f64) -> String {
 }
 
 /// Renders a reply in the notation.
-fn render(f: &Frame, top: bool) -> String {
-    let list = |open: &str, items: &[Frame]| format!("{open}{}]", items.iter().map(|i| render(i, false)).collect::<Vec<_>>().join(", "));
+fn render(f: &Frame) -> String {
+    let list = |open: &str, items: &[Frame]| {
+        format!(
+            "{open}{}]",
+            items.iter().map(render).collect::<Vec<_>>().join(", ")
+        )
+    };
     match f {
         Frame::Simple(s) => format!("+{}", String::from_utf8_lossy(s)),
         Frame::Error(s) | Frame::BlobError(s) => format!("-{}", String::from_utf8_lossy(s)),
@@ -97,15 +102,16 @@ fn render(f: &Frame, top: bool) -> String {
         Frame::Push(a) => list(">[", a),
         Frame::Map(m) | Frame::Attribute(m) => format!(
             "{{{}}}",
-            m.iter().map(|(k, v)| format!("{}: {}", render(k, false), render(v, false))).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", render(k), render(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Frame::Double(d) => format!(",{}", double_text(*d)),
         Frame::Boolean(b) => if *b { "#t" } else { "#f" }.into(),
         Frame::BigNumber(b) => format!("({}", String::from_utf8_lossy(b)),
         Frame::Verbatim { text, .. } => escape(text),
     }
-    .to_string()
-        + if top { "" } else { "" }
 }
 
 struct Parser<'a> {
@@ -130,7 +136,9 @@ impl Parser<'_> {
                 self.i += 1;
             }
         }
-        String::from_utf8_lossy(&self.s[start..self.i]).trim_end().to_string()
+        String::from_utf8_lossy(&self.s[start..self.i])
+            .trim_end()
+            .to_string()
     }
 
     fn list(&mut self, close: u8) -> Result<Vec<Expect>, String> {
@@ -149,19 +157,31 @@ impl Parser<'_> {
                     self.i += 1;
                     return Ok(out);
                 }
-                other => return Err(format!("expected ',' or close at {}, found {:?}", self.i, other.map(|&c| c as char))),
+                other => {
+                    return Err(format!(
+                        "expected ',' or close at {}, found {:?}",
+                        self.i,
+                        other.map(|&c| c as char)
+                    ))
+                }
             }
         }
     }
 
     fn value(&mut self, top: bool) -> Result<Expect, String> {
         self.ws();
-        let Some(&c) = self.s.get(self.i) else { return Err("unexpected end".into()) };
+        let Some(&c) = self.s.get(self.i) else {
+            return Err("unexpected end".into());
+        };
         self.i += 1;
         Ok(match c {
             b'+' => Expect::Simple(self.until_delim(top)),
             b'-' => Expect::Error(self.until_delim(top)),
-            b':' => Expect::Int(self.until_delim(false).parse().map_err(|e| format!("bad integer: {e}"))?),
+            b':' => Expect::Int(
+                self.until_delim(false)
+                    .parse()
+                    .map_err(|e| format!("bad integer: {e}"))?,
+            ),
             b',' => Expect::Double(self.until_delim(false)),
             b'#' => {
                 let t = self.until_delim(false);
@@ -213,7 +233,9 @@ impl Parser<'_> {
             b'"' => {
                 let mut out = Vec::new();
                 loop {
-                    let Some(&c) = self.s.get(self.i) else { return Err("unterminated string".into()) };
+                    let Some(&c) = self.s.get(self.i) else {
+                        return Err("unterminated string".into());
+                    };
                     self.i += 1;
                     match c {
                         b'"' => break,
@@ -225,7 +247,8 @@ impl Parser<'_> {
                                 b'r' => out.push(b'\r'),
                                 b't' => out.push(b'\t'),
                                 b'x' => {
-                                    let h = std::str::from_utf8(&self.s[self.i..self.i + 2]).map_err(|e| e.to_string())?;
+                                    let h = std::str::from_utf8(&self.s[self.i..self.i + 2])
+                                        .map_err(|e| e.to_string())?;
                                     out.push(u8::from_str_radix(h, 16).map_err(|e| e.to_string())?);
                                     self.i += 2;
                                 }
@@ -243,7 +266,10 @@ impl Parser<'_> {
 }
 
 fn parse_expect(s: &str) -> Result<Expect, String> {
-    let mut p = Parser { s: s.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let v = p.value(true)?;
     p.ws();
     if p.i != p.s.len() {
@@ -255,8 +281,14 @@ fn parse_expect(s: &str) -> Result<Expect, String> {
 /// The RESP2 form of a RESP3 expectation.
 fn to_resp2(e: &Expect) -> Expect {
     match e {
-        Expect::Array(a) | Expect::Set(a) | Expect::Push(a) => Expect::Array(a.iter().map(to_resp2).collect()),
-        Expect::Map(m) => Expect::Array(m.iter().flat_map(|(k, v)| [to_resp2(k), to_resp2(v)]).collect()),
+        Expect::Array(a) | Expect::Set(a) | Expect::Push(a) => {
+            Expect::Array(a.iter().map(to_resp2).collect())
+        }
+        Expect::Map(m) => Expect::Array(
+            m.iter()
+                .flat_map(|(k, v)| [to_resp2(k), to_resp2(v)])
+                .collect(),
+        ),
         Expect::Double(t) | Expect::Big(t) => Expect::Bulk(t.clone().into_bytes()),
         Expect::Bool(b) => Expect::Int(i64::from(*b)),
         other => other.clone(),
@@ -264,7 +296,9 @@ fn to_resp2(e: &Expect) -> Expect {
 }
 
 fn matches(e: &Expect, f: &Frame) -> bool {
-    let all = |a: &[Expect], b: &[Frame]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| matches(x, y));
+    let all = |a: &[Expect], b: &[Frame]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| matches(x, y))
+    };
     match (e, f) {
         (Expect::Any, _) => true,
         (Expect::Simple(s), Frame::Simple(b)) => s.as_bytes() == &b[..],
@@ -277,7 +311,10 @@ fn matches(e: &Expect, f: &Frame) -> bool {
         (Expect::Set(a), Frame::Set(b)) => all(a, b),
         (Expect::Push(a), Frame::Push(b)) => all(a, b),
         (Expect::Map(a), Frame::Map(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|((ek, ev), (fk, fv))| matches(ek, fk) && matches(ev, fv))
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ek, ev), (fk, fv))| matches(ek, fk) && matches(ev, fv))
         }
         (Expect::Double(t), Frame::Double(d)) => *t == double_text(*d),
         (Expect::Bool(x), Frame::Boolean(y)) => x == y,
@@ -297,21 +334,33 @@ fn parse_file(text: &str) -> Result<Vec<Item>, String> {
             continue;
         }
         if let Some(ms) = line.strip_prefix("@advance ") {
-            items.push(Item::Advance(ms.trim().parse().map_err(|e| format!("line {i}: {e}"))?));
+            items.push(Item::Advance(
+                ms.trim().parse().map_err(|e| format!("line {i}: {e}"))?,
+            ));
             continue;
         }
         let Some(cmd) = line.strip_prefix("> ") else {
-            return Err(format!("line {i}: expected a command ('> ...'), found {line:?}"));
+            return Err(format!(
+                "line {i}: expected a command ('> ...'), found {line:?}"
+            ));
         };
         let line_no = i;
-        let expect = lines.get(i).map(|l| l.trim_end_matches('\r').to_string()).ok_or(format!("line {i}: command without reply"))?;
+        let expect = lines
+            .get(i)
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .ok_or(format!("line {i}: command without reply"))?;
         i += 1;
         let mut resp2 = None;
         if let Some(r2) = lines.get(i).and_then(|l| l.strip_prefix("resp2: ")) {
             resp2 = Some(r2.trim_end_matches('\r').to_string());
             i += 1;
         }
-        items.push(Item::Step(Step { line_no, command: cmd.to_string(), expect, resp2 }));
+        items.push(Item::Step(Step {
+            line_no,
+            command: cmd.to_string(),
+            expect,
+            resp2,
+        }));
     }
     Ok(items)
 }
@@ -334,26 +383,43 @@ fn run_file(items: &[Item], resp3: bool) -> (Vec<String>, Vec<String>) {
             Item::Step(s) => s,
         };
         let Some(args) = protocol::split_args(step.command.as_bytes()) else {
-            failures.push(format!("line {}: cannot split {:?}", step.line_no, step.command));
+            failures.push(format!(
+                "line {}: cannot split {:?}",
+                step.line_no, step.command
+            ));
             continue;
         };
         let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
         conn.send(&args);
         let Some(reply) = conn.read() else {
-            failures.push(format!("line {}: connection closed after {:?}", step.line_no, step.command));
+            failures.push(format!(
+                "line {}: connection closed after {:?}",
+                step.line_no, step.command
+            ));
             break;
         };
-        let rendered = render(&reply, true);
+        let rendered = render(&reply);
         actual.push(rendered.clone());
-        let expected_text = if resp3 { &step.expect } else { step.resp2.as_ref().unwrap_or(&step.expect) };
+        let expected_text = if resp3 {
+            &step.expect
+        } else {
+            step.resp2.as_ref().unwrap_or(&step.expect)
+        };
         let expected = match parse_expect(expected_text) {
             Ok(e) => e,
             Err(err) => {
-                failures.push(format!("line {}: bad expectation {expected_text:?}: {err}", step.line_no));
+                failures.push(format!(
+                    "line {}: bad expectation {expected_text:?}: {err}",
+                    step.line_no
+                ));
                 continue;
             }
         };
-        let expected = if resp3 || step.resp2.is_some() { expected } else { to_resp2(&expected) };
+        let expected = if resp3 || step.resp2.is_some() {
+            expected
+        } else {
+            to_resp2(&expected)
+        };
         if !matches(&expected, &reply) {
             failures.push(format!(
                 "line {} ({}): > {}\n    expected: {}\n    actual:   {}",
@@ -426,7 +492,11 @@ fn transcripts() {
     let only = std::env::var("TRANSCRIPT").ok();
     let mut failures = Vec::new();
     for path in files() {
-        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
         }
@@ -446,7 +516,12 @@ fn transcripts() {
         }
         failures.extend(f3.into_iter().chain(f2).map(|f| format!("{name}: {f}")));
     }
-    assert!(failures.is_empty(), "{} transcript failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} transcript failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -456,7 +531,11 @@ fn every_command_has_a_transcript() {
         let text = std::fs::read_to_string(&path).expect("read");
         for line in text.lines() {
             if let Some(cmd) = line.strip_prefix("> ") {
-                let words: Vec<String> = cmd.split_whitespace().take(2).map(|w| w.to_ascii_lowercase()).collect();
+                let words: Vec<String> = cmd
+                    .split_whitespace()
+                    .take(2)
+                    .map(|w| w.to_ascii_lowercase())
+                    .collect();
                 if let Some(first) = words.first() {
                     seen.insert(first.clone());
                     if let Some(second) = words.get(1) {
@@ -467,15 +546,34 @@ fn every_command_has_a_transcript() {
         }
     }
     let reg = commands::registry::registry();
-    let missing: Vec<&str> = (0..reg.len()).map(|id| reg.full_name(id)).filter(|n| !seen.contains(*n)).collect();
-    assert!(missing.is_empty(), "commands without a transcript: {missing:?}");
+    let missing: Vec<&str> = (0..reg.len())
+        .map(|id| reg.full_name(id))
+        .filter(|n| !seen.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands without a transcript: {missing:?}"
+    );
 }
 
 #[test]
 fn notation_round_trips() {
-    for s in ["+OK", "-ERR syntax error", ":3", "\"a\\\"b\"", "(nil)", "[\"a\", :1, [(nil)]]", "{\"k\": ~[\"v\"]}", ",1.5", "#t"] {
+    for s in [
+        "+OK",
+        "-ERR syntax error",
+        ":3",
+        "\"a\\\"b\"",
+        "(nil)",
+        "[\"a\", :1, [(nil)]]",
+        "{\"k\": ~[\"v\"]}",
+        ",1.5",
+        "#t",
+    ] {
         let e = parse_expect(s).unwrap();
         assert!(!matches!(e, Expect::Any), "{s}");
     }
-    assert_eq!(to_resp2(&parse_expect("{\"a\": #t}").unwrap()), Expect::Array(vec![Expect::Bulk(b"a".to_vec()), Expect::Int(1)]));
+    assert_eq!(
+        to_resp2(&parse_expect("{\"a\": #t}").unwrap()),
+        Expect::Array(vec![Expect::Bulk(b"a".to_vec()), Expect::Int(1)])
+    );
 }

@@ -1,4 +1,4 @@
-//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT.
+//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET.
 
 use bytes::Bytes;
 use protocol::Protocol;
@@ -30,7 +30,30 @@ pub static COMMANDS: &[CommandSpec] = &[
     command!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, Keys::NONE, hello,
         acl: &["connection"], group: "connection", since: "6.0.0", complexity: "O(1)",
         summary: "Handshakes with the Redis server."),
+    command!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, Keys::NONE, reset,
+        acl: &["connection"], group: "connection", since: "6.2.0", complexity: "O(1)",
+        summary: "Resets the connection."),
 ];
+
+/// RESET: back to a fresh connection's state — RESP2, database 0, no name, replies on,
+/// no eviction/touch flags, and unauthenticated when a password is required.
+fn reset(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    use crate::client::ReplyMode;
+    use std::sync::atomic::Ordering;
+    let client = &mut *cx.client;
+    client.reply_mode = ReplyMode::On;
+    client.select(0);
+    cx.store.db = 0;
+    client.set_proto(Protocol::Resp2);
+    cx.out.proto = Protocol::Resp2;
+    *client.handle.name.lock() = None;
+    client.handle.no_evict.store(false, Ordering::Relaxed);
+    client.handle.no_touch.store(false, Ordering::Relaxed);
+    let required = cx.server.config.requirepass_set.load(Ordering::Relaxed);
+    client.set_authenticated(!required);
+    cx.out.simple(b"RESET");
+    Ok(())
+}
 
 fn ping(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {

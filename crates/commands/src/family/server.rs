@@ -1,5 +1,5 @@
-//! Server commands: COMMAND (generated from the table), SHUTDOWN, and helpers shared with
-//! CLIENT.
+//! Server commands: COMMAND (generated from the table), SHUTDOWN, TIME, LASTSAVE, and
+//! helpers shared with the other families (client names, HELP replies).
 
 use bytes::Bytes;
 use protocol::ReplyWriter;
@@ -42,11 +42,36 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &[], group: "server", since: "1.0.0",
         complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
         summary: "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    command!("time", 1, LOADING | STALE | FAST, Keys::NONE, time,
+        acl: &[], group: "server", since: "2.6.0", complexity: "O(1)",
+        summary: "Returns the server time."),
+    command!("lastsave", 1, LOADING | STALE | FAST, Keys::NONE, lastsave,
+        acl: &["admin", "dangerous"], group: "server", since: "1.0.0", complexity: "O(1)",
+        summary: "Returns the Unix timestamp of the last successful save to disk."),
 ];
+
+fn time(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    cx.out.array(2);
+    cx.out.bulk_from_int(now.as_secs() as i64);
+    cx.out.bulk_from_int(now.subsec_micros() as i64);
+    Ok(())
+}
+
+fn lastsave(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    cx.out.int(
+        cx.server
+            .last_save
+            .load(std::sync::atomic::Ordering::Relaxed) as i64,
+    );
+    Ok(())
+}
 
 /// Sets the client's name after Redis's checks (no spaces or newlines).
 pub(crate) fn set_client_name(cx: &mut Ctx<'_>, name: &[u8]) -> CmdResult {
-    if name.iter().any(|&c| c < b'!' || c > b'~') {
+    if name.iter().any(|c| !(b'!'..=b'~').contains(c)) {
         return Err(CmdError::new(
             "ERR Client names cannot contain spaces, newlines or special characters.",
         ));
@@ -308,18 +333,34 @@ fn command_help(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 fn shutdown(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let mut save = None;
+    let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
     for a in &args[1..] {
         if is(a, "nosave") {
-            save = Some(false);
+            nosave = true;
         } else if is(a, "save") {
-            save = Some(true);
-        } else if is(a, "now") || is(a, "force") || is(a, "abort") {
-            // Accepted for compatibility: there is no shutdown wait to skip or abort yet.
+            save = true;
+        } else if is(a, "now") || is(a, "force") {
+            // Nothing to skip or force: there are no replicas to wait for.
+            other = true;
+        } else if is(a, "abort") {
+            abort = true;
         } else {
             return Err(errors::SYNTAX);
         }
     }
-    cx.client.action = Some(Action::Shutdown(save));
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return Err(errors::SYNTAX);
+    }
+    if abort {
+        // A shutdown never waits here, so there is never one in progress to abort.
+        return Err(errors::NO_SHUTDOWN);
+    }
+    cx.client.action = Some(Action::Shutdown(if save {
+        Some(true)
+    } else if nosave {
+        Some(false)
+    } else {
+        None
+    }));
     Ok(())
 }

@@ -27,9 +27,16 @@ impl TestServer {
     }
 
     pub fn start_with_shards(settings: &[(&str, &str)], shards: usize) -> TestServer {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let config = Config::new(None);
-        for (k, v) in [("port", "0"), ("bind", "127.0.0.1"), ("save", "")].iter().chain(settings) {
+        for (k, v) in [("port", "0"), ("bind", "127.0.0.1"), ("save", "")]
+            .iter()
+            .chain(settings)
+        {
             config.set_initial(k, v).expect("setting");
         }
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
@@ -39,7 +46,12 @@ impl TestServer {
         let running = rt.block_on(server::start(server.clone())).expect("start");
         let addr = running.addr();
         rt.spawn(running.wait());
-        TestServer { rt, server, addr, clock }
+        TestServer {
+            rt,
+            server,
+            addr,
+            clock,
+        }
     }
 
     pub fn connect(&self) -> Conn {
@@ -62,8 +74,13 @@ pub struct Conn {
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        Conn { stream, buf: BytesMut::new() }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+        }
     }
 
     /// Sends raw bytes.
@@ -115,7 +132,9 @@ impl Conn {
 /// A bulk reply's text.
 pub fn bulk(f: &Frame) -> String {
     match f {
-        Frame::Bulk(b) | Frame::Simple(b) | Frame::Error(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Bulk(b) | Frame::Simple(b) | Frame::Error(b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
         other => panic!("not a string reply: {other:?}"),
     }
 }
