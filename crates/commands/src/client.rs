@@ -20,6 +20,8 @@ pub enum Action {
     /// Sleep this many ms holding nothing (DEBUG SLEEP, which in Redis blocks the server),
     /// then send the reply.
     Sleep(u64),
+    /// Wait for keys (a blocking command found nothing to serve).
+    Block(crate::blocking::BlockRequest),
 }
 
 /// CLIENT REPLY mode.

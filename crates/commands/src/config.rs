@@ -369,6 +369,8 @@ pub struct Config {
     pub proto_max_bulk_len: AtomicU64,
     pub timeout: AtomicU64,
     pub requirepass_set: AtomicBool,
+    /// Encoding thresholds of small collections (`hash-max-listpack-entries`, ...).
+    pub limits: RwLock<keyspace::types::Limits>,
 }
 
 impl Config {
@@ -386,6 +388,7 @@ impl Config {
             proto_max_bulk_len: AtomicU64::new(0),
             timeout: AtomicU64::new(0),
             requirepass_set: AtomicBool::new(false),
+            limits: RwLock::new(keyspace::types::Limits::default()),
         };
         c.refresh_hot();
         c
@@ -606,6 +609,20 @@ impl Config {
             v.get("requirepass").is_some_and(|s| !s.is_empty()),
             Ordering::Relaxed,
         );
+        let size = |k: &str| num(k) as usize;
+        *self.limits.write() = keyspace::types::Limits {
+            hash_max_listpack_entries: size("hash-max-listpack-entries"),
+            hash_max_listpack_value: size("hash-max-listpack-value"),
+            set_max_intset_entries: size("set-max-intset-entries"),
+            set_max_listpack_entries: size("set-max-listpack-entries"),
+            set_max_listpack_value: size("set-max-listpack-value"),
+            zset_max_listpack_entries: size("zset-max-listpack-entries"),
+            zset_max_listpack_value: size("zset-max-listpack-value"),
+            list_max_listpack_size: v
+                .get("list-max-listpack-size")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(-2),
+        };
     }
 }
 

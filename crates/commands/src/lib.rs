@@ -18,6 +18,7 @@
 //! - A handler writes exactly one reply, or returns an error and writes nothing.
 
 pub mod args;
+pub mod blocking;
 pub mod client;
 pub mod config;
 pub mod context;

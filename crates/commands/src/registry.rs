@@ -20,6 +20,16 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         family::info::COMMANDS,
         family::config::COMMANDS,
         family::debug::COMMANDS,
+        family::hashes::COMMANDS,
+        family::lists::COMMANDS,
+        family::sets::COMMANDS,
+        family::zsets::COMMANDS,
+        family::streams::COMMANDS,
+        family::bitmaps::COMMANDS,
+        family::hll::COMMANDS,
+        family::geo::COMMANDS,
+        family::sort::COMMANDS,
+        family::json::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod compact;
 pub mod feed;
 pub mod shard;
+pub mod types;
 pub mod value;
 
 use std::hash::BuildHasher;

@@ -2,16 +2,26 @@
 //! integers, inline when short, boxed otherwise; collections live behind one pointer.
 
 use crate::compact::INLINE_CAP;
+use crate::types::{Hash, List, Set, Stream, ZSet};
 
 /// The value of a key. 24 bytes; short strings and integers need no heap allocation.
 #[derive(Clone, Debug)]
 pub enum Value {
     /// A string of at most [`INLINE_CAP`] bytes stored in place.
-    Inline { len: u8, data: [u8; INLINE_CAP] },
+    Inline {
+        len: u8,
+        data: [u8; INLINE_CAP],
+    },
     /// A longer string.
     Heap(Box<[u8]>),
     /// A string that is the canonical decimal form of an i64 (Redis's "int" encoding).
     Int(i64),
+    Hash(Box<Hash>),
+    List(Box<List>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
+    Json(Box<json::Document>),
 }
 
 /// The data type of a value, as TYPE names it.
@@ -19,22 +29,40 @@ pub enum Value {
 #[non_exhaustive]
 pub enum Kind {
     String,
+    Hash,
+    List,
+    Set,
+    ZSet,
+    Stream,
+    Json,
 }
 
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::Hash => "hash",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Stream => "stream",
+            Kind::Json => "ReJSON-RL",
         }
     }
 
     /// Parses a TYPE name as SCAN's TYPE option accepts it (case-insensitive).
     pub fn from_name(name: &[u8]) -> Option<Kind> {
-        if name.eq_ignore_ascii_case(b"string") {
-            Some(Kind::String)
-        } else {
-            None
-        }
+        [
+            Kind::String,
+            Kind::Hash,
+            Kind::List,
+            Kind::Set,
+            Kind::ZSet,
+            Kind::Stream,
+            Kind::Json,
+        ]
+        .into_iter()
+        .find(|k| k.name().as_bytes().eq_ignore_ascii_case(name))
     }
 }
 
@@ -201,6 +229,12 @@ impl Value {
     pub fn kind(&self) -> Kind {
         match self {
             Value::Inline { .. } | Value::Heap(_) | Value::Int(_) => Kind::String,
+            Value::Hash(_) => Kind::Hash,
+            Value::List(_) => Kind::List,
+            Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
+            Value::Stream(_) => Kind::Stream,
+            Value::Json(_) => Kind::Json,
         }
     }
 
@@ -215,6 +249,7 @@ impl Value {
             Value::Inline { len, data } => Some(&data[..*len as usize]),
             Value::Heap(b) => Some(b),
             Value::Int(i) => Some(buf.format(*i).as_bytes()),
+            _ => None,
         }
     }
 
@@ -230,6 +265,7 @@ impl Value {
             Value::Inline { len, .. } => Some(*len as usize),
             Value::Heap(b) => Some(b.len()),
             Value::Int(i) => Some(itoa::Buffer::new().format(*i).len()),
+            _ => None,
         }
     }
 
@@ -240,6 +276,12 @@ impl Value {
             Value::Inline { .. } => "embstr",
             Value::Heap(b) if b.len() <= 44 => "embstr",
             Value::Heap(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
+            Value::Stream(s) => s.encoding(),
+            Value::Json(_) => "raw",
         }
     }
 
@@ -248,6 +290,12 @@ impl Value {
         match self {
             Value::Inline { .. } | Value::Int(_) => 0,
             Value::Heap(b) => b.len(),
+            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
+            Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
+            Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
+            Value::Json(d) => std::mem::size_of::<json::Document>() + d.heap_size(),
         }
     }
 }

@@ -189,6 +189,13 @@ async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) -> st
                                 // The reply goes out after the sleep, as in Redis.
                                 tokio::time::sleep(Duration::from_millis(ms)).await;
                             }
+                            Action::Block(req) => {
+                                // Waiting on keys is not wired yet: answer as a timeout.
+                                match req.on_timeout {
+                                    commands::blocking::TimeoutReply::NullArray => out.null_array(),
+                                    commands::blocking::TimeoutReply::Null => out.null(),
+                                }
+                            }
                         }
                     }
                     if out.buf.len() >= FLUSH_AT {

@@ -2,11 +2,21 @@
 //! and handlers. A handler parses its arguments, works on the keyspace under the locks it
 //! takes, and writes one reply.
 
+pub mod bitmaps;
 pub mod client;
 pub mod config;
 pub mod connection;
 pub mod debug;
+pub mod geo;
+pub mod hashes;
+pub mod hll;
 pub mod info;
+pub mod json;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
+pub mod sort;
+pub mod streams;
 pub mod strings;
+pub mod zsets;

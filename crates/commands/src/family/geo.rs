@@ -1,0 +1,5 @@
+//! Geo commands on sorted sets with Redis's 52-bit geohash scores.
+
+use crate::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

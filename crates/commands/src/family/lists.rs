@@ -1,0 +1,5 @@
+//! List commands, blocking ones included.
+
+use crate::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

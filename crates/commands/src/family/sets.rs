@@ -1,0 +1,5 @@
+//! Set commands.
+
+use crate::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! SORT and SORT_RO.
+
+use crate::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! Stream commands and consumer groups.
+
+use crate::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! Sorted set commands, blocking pops included.
+
+use crate::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

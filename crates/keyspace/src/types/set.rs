@@ -1,0 +1,26 @@
+//! Sets: sorted integers while small and numeric (intset), packed while small, a hash set past the limits.
+
+/// A set value.
+#[derive(Clone, Debug, Default)]
+pub struct Set {}
+
+impl Set {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The encoding OBJECT ENCODING reports, with Redis's names.
+    pub fn encoding(&self) -> &'static str {
+        "listpack"
+    }
+
+    /// Heap bytes owned by the value (MEMORY USAGE, eviction).
+    pub fn heap_size(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,26 @@
+//! Sorted sets: packed while small, an order-statistic structure (rank in O(log n)) plus a member index past the limits.
+
+/// A zset value.
+#[derive(Clone, Debug, Default)]
+pub struct ZSet {}
+
+impl ZSet {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The encoding OBJECT ENCODING reports, with Redis's names.
+    pub fn encoding(&self) -> &'static str {
+        "listpack"
+    }
+
+    /// Heap bytes owned by the value (MEMORY USAGE, eviction).
+    pub fn heap_size(&self) -> usize {
+        0
+    }
+}
