@@ -369,6 +369,7 @@ pub struct Config {
     pub proto_max_bulk_len: AtomicU64,
     pub timeout: AtomicU64,
     pub requirepass_set: AtomicBool,
+    pub query_buffer_limit: AtomicU64,
     /// Encoding thresholds of small collections (`hash-max-listpack-entries`, ...).
     pub limits: RwLock<keyspace::types::Limits>,
 }
@@ -388,6 +389,7 @@ impl Config {
             proto_max_bulk_len: AtomicU64::new(0),
             timeout: AtomicU64::new(0),
             requirepass_set: AtomicBool::new(false),
+            query_buffer_limit: AtomicU64::new(0),
             limits: RwLock::new(keyspace::types::Limits::default()),
         };
         c.refresh_hot();
@@ -605,6 +607,8 @@ impl Config {
         self.proto_max_bulk_len
             .store(num("proto-max-bulk-len"), Ordering::Relaxed);
         self.timeout.store(num("timeout"), Ordering::Relaxed);
+        self.query_buffer_limit
+            .store(num("client-query-buffer-limit"), Ordering::Relaxed);
         self.requirepass_set.store(
             v.get("requirepass").is_some_and(|s| !s.is_empty()),
             Ordering::Relaxed,

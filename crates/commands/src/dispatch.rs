@@ -3,7 +3,6 @@
 //! REPLY, and the statistics of INFO commandstats and errorstats.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use bytes::Bytes;
 use protocol::ReplyWriter;
@@ -15,15 +14,22 @@ use crate::registry::registry;
 use crate::server::Server;
 use crate::spec::flag;
 
-/// Runs one command and writes its reply to `out`.
-pub fn dispatch(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Bytes]) {
+/// Runs one command at time `now_ms` (ms since the epoch, from the keyspace clock; the
+/// connection reads it once per batch of pipelined commands) and writes its reply to `out`.
+pub fn dispatch(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    args: &[Bytes],
+    now_ms: u64,
+) {
     let mark = out.len();
     let before = client.reply_mode;
     if before == ReplyMode::SkipNext {
         // SKIP applies to this one command.
         client.reply_mode = ReplyMode::On;
     }
-    run(server, client, out, args);
+    run(server, client, out, args, now_ms);
     // CLIENT REPLY OFF and SKIP get no reply themselves; CLIENT REPLY ON and RESET do, even
     // when replies were off.
     let suppress = match client.reply_mode {
@@ -45,7 +51,7 @@ fn reject(server: &Server, out: &mut ReplyWriter, id: Option<usize>, err: CmdErr
     out.error(err.text().as_bytes());
 }
 
-fn run(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Bytes]) {
+fn run(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Bytes], now_ms: u64) {
     let reg = registry();
     let Some(mut id) = reg.lookup(&args[0]) else {
         return reject(server, out, None, errors::unknown_command(args));
@@ -89,7 +95,9 @@ fn run(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Byte
     }
     client.handle.last_cmd.store(id as u32, Ordering::Relaxed);
 
-    let start = Instant::now();
+    // The TSC-based clock: command timing for INFO commandstats must not cost a system clock
+    // read per command.
+    let start = quanta::Instant::now();
     let keyspace = &server.keyspace;
     let access = if spec.has(flag::EXCLUSIVE) {
         keyspace.exclusive()
@@ -102,7 +110,7 @@ fn run(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Byte
             keyspace,
             access,
             db,
-            now_ms: keyspace.now_ms(),
+            now_ms,
         },
         client,
         server,

@@ -10,7 +10,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use commands::{Action, Client, ClientHandle, Server};
 use protocol::{Protocol, ReplyWriter, RequestDecoder, RequestLimits};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::socket::Socket;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -82,16 +84,18 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr, loc
         server.keyspace.now_ms(),
     ));
     server.clients.add(handle.clone());
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        handle
-            .fd
-            .store(i64::from(stream.as_raw_fd()), Ordering::Relaxed);
-    }
+    let socket = match Socket::new(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("client {id}: {e}");
+            server.clients.remove(id);
+            return;
+        }
+    };
+    handle.fd.store(socket.raw_fd(), Ordering::Relaxed);
     let authenticated = !server.config.requirepass_set.load(Ordering::Relaxed);
     let mut client = Client::new(handle.clone(), authenticated);
-    if let Err(e) = run(&server, &mut client, &mut stream).await {
+    if let Err(e) = run(&server, &mut client, &socket).await {
         tracing::debug!("client {id} closed: {e}");
     }
     server.clients.remove(id);
@@ -131,11 +135,7 @@ async fn wait_while_paused(server: &Server, handle: &ClientHandle, args: &[bytes
     }
 }
 
-async fn flush(
-    stream: &mut TcpStream,
-    out: &mut ReplyWriter,
-    server: &Server,
-) -> std::io::Result<()> {
+async fn flush(stream: &Socket, out: &mut ReplyWriter, server: &Server) -> std::io::Result<()> {
     if !out.buf.is_empty() {
         stream.write_all(&out.buf).await?;
         server
@@ -150,12 +150,15 @@ async fn flush(
     Ok(())
 }
 
-async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) -> std::io::Result<()> {
+async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::Result<()> {
     let handle = client.handle.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = ReplyWriter::new(Protocol::Resp2);
     let mut decoder = RequestDecoder::new();
     loop {
+        // One clock read per batch of pipelined commands; refreshed after any wait.
+        let mut now_ms = server.keyspace.now_ms();
+        handle.last_interaction_ms.store(now_ms, Ordering::Relaxed);
         loop {
             let limits = RequestLimits {
                 max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed),
@@ -169,11 +172,9 @@ async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) -> st
                         if !wait_while_paused(server, &handle, &args).await {
                             return Ok(());
                         }
+                        now_ms = server.keyspace.now_ms();
                     }
-                    handle
-                        .last_interaction_ms
-                        .store(server.keyspace.now_ms(), Ordering::Relaxed);
-                    commands::dispatch(server, client, &mut out, &args);
+                    commands::dispatch(server, client, &mut out, &args, now_ms);
                     if let Some(action) = client.action.take() {
                         match action {
                             Action::Close => {
@@ -188,6 +189,7 @@ async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) -> st
                             Action::Sleep(ms) => {
                                 // The reply goes out after the sleep, as in Redis.
                                 tokio::time::sleep(Duration::from_millis(ms)).await;
+                                now_ms = server.keyspace.now_ms();
                             }
                             Action::Block(req) => {
                                 // Waiting on keys is not wired yet: answer as a timeout.
@@ -215,7 +217,7 @@ async fn run(server: &Server, client: &mut Client, stream: &mut TcpStream) -> st
         }
         flush(stream, &mut out, server).await?;
         handle.qbuf.store(inbuf.len(), Ordering::Relaxed);
-        if inbuf.len() as u64 > server.config.get_i64("client-query-buffer-limit") as u64 {
+        if inbuf.len() as u64 > server.config.query_buffer_limit.load(Ordering::Relaxed) {
             tracing::warn!("closing client that reached max query buffer length");
             return Ok(());
         }

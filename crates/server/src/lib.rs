@@ -5,6 +5,7 @@
 //! - this file: `start` (bind and spawn), `Running` (a started server).
 //! - [`connection`]: the per-connection loop — read, decode, dispatch, write.
 //! - [`cron`]: periodic work, Redis's `serverCron`.
+//! - [`socket`]: a client socket driven by readiness (no wasted would-block reads).
 //!
 //! # Invariants
 //! - Knows nothing about individual commands: everything goes through
@@ -14,6 +15,7 @@
 
 pub mod connection;
 pub mod cron;
+pub mod socket;
 
 use std::io;
 use std::net::SocketAddr;
