@@ -1,13 +1,16 @@
 //! The dispatcher: everything common to all commands happens here, before and after the
 //! handler — lookup, subcommand resolution, arity, authentication, the world lock, CLIENT
-//! REPLY, and the statistics of INFO commandstats and errorstats.
+//! REPLY, and the statistics of INFO commandstats and errorstats. After the outermost
+//! command (an EXEC or a script counts as one) it serves the clients blocked on keys the
+//! command made ready.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use protocol::ReplyWriter;
 
-use crate::client::{Client, ReplyMode};
+use crate::client::{Action, Client, ReplyMode};
 use crate::context::{Ctx, Store};
 use crate::errors::{self, CmdError};
 use crate::registry::registry;
@@ -23,6 +26,7 @@ pub fn dispatch(
     args: &[Bytes],
     now_ms: u64,
 ) {
+    let nested = Nesting::enter();
     let mark = out.len();
     let before = client.reply_mode;
     if before == ReplyMode::SkipNext {
@@ -39,6 +43,43 @@ pub fn dispatch(
     if suppress {
         out.truncate(mark);
     }
+    if !nested.0 {
+        drop(nested);
+        after_command(server);
+    }
+}
+
+thread_local! {
+    /// How many `dispatch` calls are running on this thread (EXEC and scripts dispatch
+    /// their commands from inside a handler).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks a `dispatch` call running; `.0` is true when it runs inside another.
+struct Nesting(bool);
+
+impl Nesting {
+    fn enter() -> Self {
+        Nesting(DEPTH.with(|d| {
+            let n = d.get();
+            d.set(n + 1);
+            n > 0
+        }))
+    }
+}
+
+impl Drop for Nesting {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// What follows every command, transaction or script once its locks are released: serve
+/// the clients blocked on keys it made ready (Redis's `handleClientsBlockedOnKeys`). One
+/// atomic load when nothing is ready. Code that runs commands without `dispatch` calls this
+/// once at its end.
+pub fn after_command(server: &Server) {
+    server.blocking.serve(server);
 }
 
 fn reject(server: &Server, out: &mut ReplyWriter, id: Option<usize>, err: CmdError) {
@@ -51,7 +92,15 @@ fn reject(server: &Server, out: &mut ReplyWriter, id: Option<usize>, err: CmdErr
     out.error(err.text().as_bytes());
 }
 
-fn run(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Bytes], now_ms: u64) {
+/// Runs one command without CLIENT REPLY handling or the post-command hook (the blocking
+/// registry re-runs blocked clients' commands with it).
+pub(crate) fn run(
+    server: &Server,
+    client: &mut Client,
+    out: &mut ReplyWriter,
+    args: &[Bytes],
+    now_ms: u64,
+) {
     let reg = registry();
     let Some(mut id) = reg.lookup(&args[0]) else {
         return reject(server, out, None, errors::unknown_command(args));
@@ -119,7 +168,10 @@ fn run(server: &Server, client: &mut Client, out: &mut ReplyWriter, args: &[Byte
     let result = (spec.handler)(&mut cx, args);
     drop(cx);
     let stat = &server.stats.cmd[id];
-    stat.calls.fetch_add(1, Ordering::Relaxed);
+    // As Redis, a command that blocks is counted once, when it is served or times out.
+    if !matches!(client.action, Some(Action::Block(_))) {
+        stat.calls.fetch_add(1, Ordering::Relaxed);
+    }
     stat.usec
         .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     if let Err(e) = result {

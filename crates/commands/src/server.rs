@@ -10,6 +10,7 @@ use keyspace::{Keyspace, KeyspaceConfig, SystemClock};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::blocking::BlockingRegistry;
 use crate::client::ClientHandle;
 use crate::config::Config;
 use crate::registry::registry;
@@ -204,6 +205,8 @@ pub struct Server {
     pub clients: Clients,
     pub stats: Stats,
     pub pause: Pause,
+    /// Clients blocked on keys (BLPOP, BZPOPMIN, XREAD BLOCK...), fed by the change feed.
+    pub blocking: Arc<BlockingRegistry>,
     pub started: Instant,
     pub run_id: String,
     /// Replication id (INFO replication master_replid).
@@ -247,8 +250,11 @@ impl Server {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let blocking = Arc::new(BlockingRegistry::new());
+        keyspace.feed.subscribe(blocking.clone());
         Arc::new(Server {
             keyspace,
+            blocking,
             config,
             clients: Clients::default(),
             stats: Stats::new(registry().len()),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use commands::blocking::{self, BlockRequest, TimeoutReply, Wake};
 use commands::{Action, Client, ClientHandle, Server};
 use protocol::{Protocol, ReplyWriter, RequestDecoder, RequestLimits};
 
@@ -150,9 +151,135 @@ async fn flush(stream: &Socket, out: &mut ReplyWriter, server: &Server) -> std::
     Ok(())
 }
 
+/// Bytes a client holds that no command has consumed yet: its input buffer plus what the
+/// decoder already split off for a partly read command (Redis's querybuf + argv).
+struct Input {
+    buf: BytesMut,
+    /// Bytes of the current, incomplete command the decoder has taken out of `buf`.
+    partial: usize,
+}
+
+impl Input {
+    /// Reads once into the buffer; Ok(false) on EOF or when the client passed
+    /// client-query-buffer-limit (checked right after the read, before anything is
+    /// processed, as Redis).
+    async fn read(
+        &mut self,
+        server: &Server,
+        handle: &ClientHandle,
+        stream: &Socket,
+        want: usize,
+    ) -> std::io::Result<bool> {
+        let want = want.max(READ_CHUNK);
+        if self.buf.capacity() - self.buf.len() < want {
+            self.buf.reserve(want);
+        }
+        let n = stream.read_buf(&mut self.buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        let held = self.buf.len() + self.partial;
+        handle.qbuf.store(held, Ordering::Relaxed);
+        if held as u64 > server.config.query_buffer_limit.load(Ordering::Relaxed) {
+            tracing::warn!(
+                "closing client {} that reached max query buffer length",
+                handle.id
+            );
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// Waits, with the command's replies so far already sent, until the blocked client is
+/// served, times out, is unblocked, killed or disconnects; writes its reply into `out`.
+/// Ok(false) when the connection must close.
+async fn wait_blocked(
+    server: &Server,
+    client: &Client,
+    stream: &Socket,
+    input: &mut Input,
+    out: &mut ReplyWriter,
+    req: &BlockRequest,
+    mut rx: tokio::sync::oneshot::Receiver<Wake>,
+) -> std::io::Result<bool> {
+    let handle = &client.handle;
+    // The deadline is on the keyspace clock; the wait is real time.
+    let deadline = async {
+        match req.deadline_ms {
+            Some(d) => {
+                let left = d.saturating_sub(server.keyspace.now_ms());
+                tokio::time::sleep(Duration::from_millis(left)).await
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let mut timed_out = false;
+    let wake = loop {
+        tokio::select! {
+            biased;
+            wake = &mut rx => break wake,
+            _ = handle.killed() => {
+                server.blocking.remove(client.id);
+                return Ok(false);
+            }
+            // The registry answers through `rx` (its own reply if it is serving the client
+            // at this very moment), so the client gets exactly one reply.
+            _ = &mut deadline, if !timed_out => {
+                timed_out = true;
+                server.blocking.cancel(client.id, Wake::Timeout);
+            }
+            // Keep reading (pipelined commands wait for the reply) to see a disconnect.
+            read = input.read(server, handle, stream, 0) => {
+                if !matches!(read, Ok(true)) {
+                    server.blocking.remove(client.id);
+                    return read.map(|_| false);
+                }
+            }
+        }
+    };
+    let Ok(wake) = wake else {
+        // The registry dropped the wait without an answer: nothing to send.
+        return Ok(true);
+    };
+    let reply = !matches!(client.reply_mode, commands::client::ReplyMode::Off);
+    match wake {
+        Wake::Reply(bytes) => {
+            if reply {
+                out.buf.extend_from_slice(&bytes);
+            }
+        }
+        Wake::Timeout => {
+            blocking::count_unserved(server, handle);
+            if reply {
+                match req.on_timeout {
+                    TimeoutReply::NullArray => out.null_array(),
+                    TimeoutReply::Null => out.null(),
+                }
+            }
+        }
+        Wake::Unblocked => {
+            blocking::count_unserved(server, handle);
+            server.stats.record_error("UNBLOCKED");
+            if reply {
+                out.error(blocking::UNBLOCKED.as_bytes());
+            }
+        }
+    }
+    Ok(true)
+}
+
 async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::Result<()> {
     let handle = client.handle.clone();
-    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut input = Input {
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        partial: 0,
+    };
     let mut out = ReplyWriter::new(Protocol::Resp2);
     let mut decoder = RequestDecoder::new();
     loop {
@@ -165,8 +292,10 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                 authenticated: client.authenticated,
                 ..RequestLimits::default()
             };
-            match decoder.decode(&mut inbuf, &limits) {
+            let before = input.buf.len();
+            match decoder.decode(&mut input.buf, &limits) {
                 Ok(Some(args)) => {
+                    input.partial = 0;
                     if server.pause.until_ms.load(Ordering::Relaxed) != 0 {
                         flush(stream, &mut out, server).await?;
                         if !wait_while_paused(server, &handle, &args).await {
@@ -192,11 +321,17 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                                 now_ms = server.keyspace.now_ms();
                             }
                             Action::Block(req) => {
-                                // Waiting on keys is not wired yet: answer as a timeout.
-                                match req.on_timeout {
-                                    commands::blocking::TimeoutReply::NullArray => out.null_array(),
-                                    commands::blocking::TimeoutReply::Null => out.null(),
+                                let rx = server.blocking.block(server, client, &args, &req);
+                                flush(stream, &mut out, server).await?;
+                                if !wait_blocked(
+                                    server, client, stream, &mut input, &mut out, &req, rx,
+                                )
+                                .await?
+                                {
+                                    return Ok(());
                                 }
+                                now_ms = server.keyspace.now_ms();
+                                handle.last_interaction_ms.store(now_ms, Ordering::Relaxed);
                             }
                         }
                     }
@@ -204,7 +339,10 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                         flush(stream, &mut out, server).await?;
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    input.partial += before - input.buf.len();
+                    break;
+                }
                 Err(e) => {
                     let mut text = b"ERR ".to_vec();
                     text.extend_from_slice(&e.message());
@@ -216,15 +354,9 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
             }
         }
         flush(stream, &mut out, server).await?;
-        handle.qbuf.store(inbuf.len(), Ordering::Relaxed);
-        if inbuf.len() as u64 > server.config.query_buffer_limit.load(Ordering::Relaxed) {
-            tracing::warn!("closing client that reached max query buffer length");
-            return Ok(());
-        }
-        let want = decoder.bytes_needed().max(READ_CHUNK);
-        if inbuf.capacity() - inbuf.len() < want {
-            inbuf.reserve(want);
-        }
+        handle
+            .qbuf
+            .store(input.buf.len() + input.partial, Ordering::Relaxed);
         let timeout = server.config.timeout.load(Ordering::Relaxed);
         let idle = async {
             if timeout == 0 {
@@ -234,12 +366,10 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
             }
         };
         tokio::select! {
-            read = stream.read_buf(&mut inbuf) => {
-                let n = read?;
-                if n == 0 {
+            read = input.read(server, &handle, stream, decoder.bytes_needed()) => {
+                if !read? {
                     return Ok(());
                 }
-                server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             _ = handle.killed() => return Ok(()),
             _ = idle => return Ok(()),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::args::{is, parse_i64, text};
+use crate::blocking::Wake;
 use crate::client::{Action, ClientHandle, ReplyMode};
 use crate::command;
 use crate::context::Ctx;
@@ -130,6 +131,9 @@ pub fn client_line(server: &Server, c: &ClientHandle) -> String {
     let age = now.saturating_sub(c.created_ms) / 1000;
     let idle = now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
     let mut flags = String::new();
+    if server.blocking.is_blocked(c.id) {
+        flags.push('b');
+    }
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }
@@ -352,20 +356,26 @@ fn unpause(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// No Cinnabar command blocks yet, so there is never a client to unblock.
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends the wait of a client blocked on keys, with its
+/// timeout reply or the UNBLOCKED error. 1 if it was blocked, else 0.
 fn unblock(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() > 4 {
         return Err(errors::subcommand_syntax(&args[1], "client"));
     }
-    parse_i64(&args[2])?;
-    if let Some(how) = args.get(3) {
-        if !is(how, "timeout") && !is(how, "error") {
+    // As Redis: the reason is checked before the id.
+    let wake = match args.get(3) {
+        None => Wake::Timeout,
+        Some(how) if is(how, "timeout") => Wake::Timeout,
+        Some(how) if is(how, "error") => Wake::Unblocked,
+        Some(_) => {
             return Err(CmdError::new(
                 "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
-            ));
+            ))
         }
-    }
-    cx.out.int(0);
+    };
+    let id = parse_i64(&args[2])?;
+    let unblocked = u64::try_from(id).is_ok_and(|id| cx.server.blocking.cancel(id, wake));
+    cx.out.int(i64::from(unblocked));
     Ok(())
 }
 

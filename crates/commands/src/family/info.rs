@@ -204,13 +204,13 @@ fn section(cx: &Ctx<'_>, name: &str, out: &mut String, totals: &mut Option<Keysp
             kv("maxclients", &config.maxclients.load(Ordering::Relaxed));
             kv("client_recent_max_input_buffer", &0);
             kv("client_recent_max_output_buffer", &0);
-            kv("blocked_clients", &0);
+            kv("blocked_clients", &server.blocking.blocked_clients());
             kv("tracking_clients", &0);
             kv("pubsub_clients", &0);
             kv("watching_clients", &0);
             kv("clients_in_timeout_table", &0);
             kv("total_watched_keys", &0);
-            kv("total_blocking_keys", &0);
+            kv("total_blocking_keys", &server.blocking.blocking_keys());
             kv("total_blocking_keys_on_nokey", &0);
         }
         "memory" => {
@@ -365,6 +365,13 @@ fn section(cx: &Ctx<'_>, name: &str, out: &mut String, totals: &mut Option<Keysp
                 );
             }
         }
+        "modules" => kv(
+            "module",
+            &format!(
+                "name=ReJSON,ver={},api=1,filters=0,usedby=[],using=[],options=[handle-io-errors]",
+                crate::family::json::REJSON_VERSION
+            ),
+        ),
         "cluster" => kv("cluster_enabled", &0),
         "keyspace" => {
             let t = totals.get_or_insert_with(|| keyspace_totals(cx));

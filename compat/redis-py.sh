@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# compat/redis-py.sh [TEST_FILE ...]
+#
+# Runs redis-py's own test suite (from its PyPI source distribution) against a fresh
+# Debian redis-server and a fresh cinnabar on the same machine, and prints both pass counts
+# and the share of the tests redis-server passes that cinnabar passes too, per command family.
+#
+# Default test files: tests/test_commands.py tests/test_asyncio/test_commands.py.
+# Other suites (pubsub, scripting, json, ...) can be named instead, e.g.
+#   compat/redis-py.sh tests/test_pubsub.py tests/test_asyncio/test_pubsub.py
+#
+# Ports: redis-server on 6390, cinnabar on 6380 (nothing else may listen there meanwhile).
+# Environment (optional):
+#   REDIS_PY_VERSION  pin the redis-py version (default: the newest on PyPI)
+#   WORK              cache directory for the sdist and the virtualenv (default /tmp/cinnabar-redis-py)
+#   CINNABAR_BIN      prebuilt cinnabar binary (default: cargo build --release)
+#   PYTEST_ARGS       extra pytest arguments (e.g. "-k hset")
+#   MOD_URL=1         also pass --redis-mod-url pointing at the server under test (JSON tests)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+WORK=${WORK:-/tmp/cinnabar-redis-py}
+REDIS_PORT=6390
+CINNABAR_PORT=6380
+FILES=("$@")
+[ ${#FILES[@]} -gt 0 ] || FILES=(tests/test_commands.py tests/test_asyncio/test_commands.py)
+
+die() { echo "redis-py.sh: $*" >&2; exit 2; }
+command -v redis-server >/dev/null || die "redis-server not found (apt-get install -y redis-server redis-tools)"
+command -v python3 >/dev/null || die "python3 not found"
+for p in $REDIS_PORT $CINNABAR_PORT; do
+    if redis-cli -p "$p" PING >/dev/null 2>&1; then die "something already listens on port $p"; fi
+done
+
+mkdir -p "$WORK"
+cd "$WORK"
+if [ ! -d src ]; then
+    spec=redis${REDIS_PY_VERSION:+==$REDIS_PY_VERSION}
+    rm -rf dl && mkdir dl
+    pip download --no-binary :all: --no-deps "$spec" -d dl >/dev/null
+    tar xzf dl/redis-*.tar.gz
+    mv redis-*/ src
+fi
+if [ ! -x venv/bin/python ]; then
+    python3 -m venv venv
+    venv/bin/pip install -q --upgrade pip >/dev/null
+    venv/bin/pip install -q "pytest<9" "pytest-asyncio" pytest-timeout pytest-cov coverage packaging ujson numpy >/dev/null
+    venv/bin/pip install -q ./src >/dev/null
+fi
+echo "# redis-py $(venv/bin/python -c 'import redis; print(redis.__version__)') tests: ${FILES[*]}" >&2
+
+if [ -n "${CINNABAR_BIN:-}" ]; then
+    BIN=$CINNABAR_BIN
+else
+    (cd "$REPO" && cargo build --release -q -p cinnabar)
+    BIN=$REPO/target/release/cinnabar
+fi
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+wait_ping() { for _ in $(seq 1 100); do redis-cli -p "$1" PING >/dev/null 2>&1 && return 0; sleep 0.1; done; die "server on $1 did not start"; }
+
+run_suite() { # label port
+    local url=redis://127.0.0.1:$2 extra=()
+    [ "${MOD_URL:-0}" = 1 ] && extra+=(--redis-mod-url="$url")
+    (cd src && timeout 1500 ../venv/bin/python -m pytest "${FILES[@]}" --redis-url="$url" "${extra[@]}" \
+        -p no:cacheprovider -q -o addopts="" --timeout=60 --junitxml="$WORK/$1.xml" ${PYTEST_ARGS:-} \
+        >"$WORK/$1.log" 2>&1) || true
+    tail -1 "$WORK/$1.log" >&2
+}
+
+dir=$(mktemp -d)
+redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_ping $REDIS_PORT
+run_suite redis $REDIS_PORT
+redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || true
+
+"$BIN" --port $CINNABAR_PORT --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" --loglevel warning >"$WORK/cinnabar-server.log" 2>&1 &
+PIDS+=($!)
+wait_ping $CINNABAR_PORT
+CMDS=$(redis-cli -p $CINNABAR_PORT COMMAND LIST | tr 'A-Z' 'a-z' | tr '\n' ' ')
+run_suite cinnabar $CINNABAR_PORT
+redis-cli -p $CINNABAR_PORT shutdown nosave >/dev/null 2>&1 || true
+
+CINNABAR_COMMANDS="$CMDS" python3 "$HERE/redis_py_report.py" "$WORK/redis.xml" "$WORK/cinnabar.xml"

@@ -1,5 +1,0 @@
-//! Stream commands and consumer groups.
-
-use crate::spec::CommandSpec;
-
-pub static COMMANDS: &[CommandSpec] = &[];
