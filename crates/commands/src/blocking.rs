@@ -72,6 +72,24 @@ pub enum Wake {
 
 /// The error a client unblocked by CLIENT UNBLOCK ... ERROR receives.
 pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+/// The error an XREADGROUP waiter receives when its stream is deleted (or flushed, or
+/// replaced by another type).
+pub const STREAM_GONE: &str = "UNBLOCKED the stream key no longer exists";
+/// The error an XREADGROUP waiter receives when its group is destroyed (for the stream
+/// handler to reply when [`reexecuting`]).
+pub const GROUP_GONE: &str =
+    "NOGROUP the consumer group this client was blocked on no longer exists";
+
+thread_local! {
+    static REEXECUTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the command running now is a blocked client's command run again because a key
+/// it waits on changed (Redis's CLIENT_REEXECUTING_COMMAND): XREADGROUP then answers
+/// [`GROUP_GONE`] rather than its usual NOGROUP error.
+pub fn reexecuting() -> bool {
+    REEXECUTING.with(|r| r.get())
+}
 
 /// What ends a wait while the client is being served (applied once the serving is done,
 /// unless it served the client).
@@ -89,19 +107,31 @@ struct Waiter {
     args: Vec<Bytes>,
     proto: Protocol,
     handle: Arc<ClientHandle>,
-    /// The type a key must have for the command to be re-run (Redis checks the blocked type
-    /// before serving: a BLPOP waiter ignores a key that became a string); None for
-    /// XREADGROUP, which is re-run on any change (it must fail if its stream goes away).
-    want: Option<Kind>,
+    want: Want,
     tx: Option<oneshot::Sender<Wake>>,
     serving: bool,
     cancel: Option<Cancel>,
+}
+
+/// When a waiter's command is worth re-running for a changed key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    /// The key holds this type (Redis checks the blocked type before serving: a BLPOP
+    /// waiter ignores a key that became a string and keeps waiting).
+    Kind(Kind),
+    /// XREADGROUP: any change, deletion and FLUSHALL included, since the group it reads
+    /// may be gone (Redis's `unblock_on_nokey`).
+    StreamGroup,
+    /// A command of no known type family: any change.
+    Any,
 }
 
 /// The waiters of one key, in arrival order.
 struct KeyWaiters {
     key: Bytes,
     queue: VecDeque<(u64, u64)>,
+    /// How many of them are XREADGROUP waiters, which a flush must wake.
+    groups: usize,
     /// Already in the ready list.
     ready: bool,
 }
@@ -127,10 +157,11 @@ impl State {
         true
     }
 
-    fn mark_db_ready(&mut self, db: usize) {
+    /// Marks the waited keys of `db` ready (those with XREADGROUP waiters if `groups_only`).
+    fn mark_db_ready(&mut self, db: usize, groups_only: bool) {
         if let Some(m) = self.keys.get_mut(&db) {
             for kw in m.values_mut() {
-                if !kw.ready {
+                if !kw.ready && (!groups_only || kw.groups > 0) {
                     kw.ready = true;
                     self.ready.push((db, kw.key.clone()));
                 }
@@ -144,6 +175,9 @@ impl State {
             for k in &w.keys {
                 if let Some(kw) = m.get_mut(&k[..]) {
                     kw.queue.retain(|&(i, _)| i != id);
+                    if w.want == Want::StreamGroup {
+                        kw.groups = kw.groups.saturating_sub(1);
+                    }
                     if kw.queue.is_empty() {
                         m.remove(&k[..]);
                     }
@@ -179,11 +213,23 @@ impl ChangeListener for BlockingRegistry {
         let any = match *change {
             Change::Key { db, key, .. } => st.mark_ready(db, key),
             Change::Swap { a, b } => {
-                st.mark_db_ready(a);
-                st.mark_db_ready(b);
+                st.mark_db_ready(a, false);
+                st.mark_db_ready(b, false);
                 true
             }
-            Change::Flush { .. } => false,
+            // Nothing to serve in an empty database, but XREADGROUP waiters learn that
+            // their stream is gone, as in Redis.
+            Change::Flush { db: Some(db) } => {
+                st.mark_db_ready(db, true);
+                true
+            }
+            Change::Flush { db: None } => {
+                let dbs: Vec<usize> = st.keys.keys().copied().collect();
+                for db in dbs {
+                    st.mark_db_ready(db, true);
+                }
+                true
+            }
         };
         if any && !st.ready.is_empty() {
             self.has_ready.store(true, Ordering::SeqCst);
@@ -191,19 +237,21 @@ impl ChangeListener for BlockingRegistry {
     }
 }
 
-/// The type of value a blocking command waits for, from its command group.
-fn wanted_kind(args: &[Bytes]) -> Option<Kind> {
+/// When a blocking command is worth re-running, from its command group.
+fn wanted(args: &[Bytes]) -> Want {
     let reg = crate::registry::registry();
-    let id = reg.lookup(args.first()?)?;
+    let Some(id) = args.first().and_then(|a| reg.lookup(a)) else {
+        return Want::Any;
+    };
     let spec = reg.spec(id);
     if spec.name.eq_ignore_ascii_case("xreadgroup") {
-        return None;
+        return Want::StreamGroup;
     }
     match spec.group {
-        "list" => Some(Kind::List),
-        "sorted-set" => Some(Kind::ZSet),
-        "stream" => Some(Kind::Stream),
-        _ => None,
+        "list" => Want::Kind(Kind::List),
+        "sorted-set" => Want::Kind(Kind::ZSet),
+        "stream" => Want::Kind(Kind::Stream),
+        _ => Want::Any,
     }
 }
 
@@ -265,7 +313,7 @@ impl BlockingRegistry {
     ) -> oneshot::Receiver<Wake> {
         let (tx, rx) = oneshot::channel();
         let args = req.retry_args.clone().unwrap_or_else(|| args.to_vec());
-        let want = wanted_kind(&args);
+        let want = wanted(&args);
         let mut keys: Vec<Bytes> = Vec::with_capacity(req.keys.len());
         for k in &req.keys {
             if !keys.contains(k) {
@@ -289,9 +337,13 @@ impl BlockingRegistry {
                     .or_insert_with(|| KeyWaiters {
                         key: k.clone(),
                         queue: VecDeque::new(),
+                        groups: 0,
                         ready: false,
                     });
                 kw.queue.push_back((client.id, gen));
+                if want == Want::StreamGroup {
+                    kw.groups += 1;
+                }
                 // The re-check: a write before this registration is seen by it.
                 st.mark_ready(db, k);
             }
@@ -406,10 +458,17 @@ impl BlockingRegistry {
             w.serving = true;
             (w.args.clone(), w.proto, w.handle.clone(), w.want)
         };
-        let reply = if want.is_none_or(|k| key_kind(server, db, key) == Some(k)) {
-            rerun(server, handle, db, proto, &args)
-        } else {
-            None
+        let reply = match want {
+            Want::Kind(k) if key_kind(server, db, key) != Some(k) => None,
+            Want::StreamGroup if key_kind(server, db, key) != Some(Kind::Stream) => {
+                // Redis tells an XREADGROUP waiter at once that its stream went away.
+                server.stats.record_error("UNBLOCKED");
+                count_unserved(server, &handle);
+                let mut out = ReplyWriter::new(proto);
+                out.error(STREAM_GONE.as_bytes());
+                Some(out.buf.freeze())
+            }
+            _ => rerun(server, handle, db, proto, &args),
         };
         let mut st = self.state.lock();
         let Some(w) = st.waiters.get_mut(&id) else {
@@ -453,6 +512,7 @@ fn rerun(
     client.select(db);
     client.set_proto(proto);
     let mut out = ReplyWriter::new(proto);
+    REEXECUTING.with(|r| r.set(true));
     crate::dispatch::run(
         server,
         &mut client,
@@ -460,6 +520,7 @@ fn rerun(
         args,
         server.keyspace.now_ms(),
     );
+    REEXECUTING.with(|r| r.set(false));
     match client.action {
         Some(Action::Block(_)) => None,
         _ => Some(out.buf.freeze()),

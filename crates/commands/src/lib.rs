@@ -26,6 +26,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod family;
 pub mod glob;
+pub mod nested;
 pub mod registry;
 pub mod server;
 pub mod spec;

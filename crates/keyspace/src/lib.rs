@@ -204,6 +204,9 @@ impl Pair<'_> {
 pub enum Access<'a> {
     Shared(RwLockReadGuard<'a, Dbs>),
     Exclusive(RwLockWriteGuard<'a, Dbs>),
+    /// Lent by a command that holds the world lock exclusively to the commands it runs
+    /// (EXEC's queued commands, a script's `redis.call`).
+    Lent(&'a mut Dbs),
 }
 
 impl Deref for Access<'_> {
@@ -212,6 +215,7 @@ impl Deref for Access<'_> {
         match self {
             Access::Shared(g) => g,
             Access::Exclusive(g) => g,
+            Access::Lent(d) => d,
         }
     }
 }
@@ -222,6 +226,7 @@ impl Access<'_> {
         match self {
             Access::Shared(_) => None,
             Access::Exclusive(g) => Some(&mut **g),
+            Access::Lent(d) => Some(&mut **d),
         }
     }
 }

@@ -333,3 +333,164 @@ fn a_request_over_the_query_buffer_limit_is_not_executed() {
     assert!(b.is_closed());
     assert_eq!(int(&w.cmd(&["EXISTS", "k2", "k3"])), 0);
 }
+
+#[test]
+fn xreadgroup_waiters_learn_that_their_stream_is_gone() {
+    let s = TestServer::start(&[]);
+    let mut w = s.connect();
+    let mut a = s.connect();
+    let gone = Frame::Error("UNBLOCKED the stream key no longer exists".into());
+    for how in [&["DEL", "s"][..], &["FLUSHALL"], &["FLUSHDB"]] {
+        assert_eq!(
+            bulk(&w.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"])),
+            "OK"
+        );
+        send(
+            &mut a,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+        );
+        until_blocked(&mut w, 1);
+        w.cmd(how);
+        assert_eq!(a.read(), Some(gone.clone()), "{how:?}");
+        until_blocked(&mut w, 0);
+    }
+    // A new entry serves it.
+    assert_eq!(
+        bulk(&w.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"])),
+        "OK"
+    );
+    send(
+        &mut a,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+    );
+    until_blocked(&mut w, 1);
+    assert_eq!(bulk(&w.cmd(&["XADD", "s", "5-1", "f", "v"])), "5-1");
+    let text = format!("{:?}", a.read().expect("reply"));
+    assert!(text.contains("5-1"), "{text}");
+}
+
+#[test]
+fn a_plain_xread_waiter_sleeps_through_a_flush() {
+    let s = TestServer::start(&[]);
+    let mut w = s.connect();
+    let mut a = s.connect();
+    let id = client_id(&mut a) as u64;
+    send(&mut a, &["XREAD", "BLOCK", "0", "STREAMS", "s", "0-0"]);
+    until_blocked(&mut w, 1);
+    assert_eq!(bulk(&w.cmd(&["FLUSHALL"])), "OK");
+    assert_eq!(int(&w.cmd(&["DEL", "s"])), 0);
+    assert!(s.server.blocking.is_blocked(id));
+    assert_eq!(bulk(&w.cmd(&["XADD", "s", "1-1", "f", "v"])), "1-1");
+    let text = format!("{:?}", a.read().expect("reply"));
+    assert!(text.contains("1-1"), "{text}");
+}
+
+#[test]
+fn blpop_waiters_are_served_in_fifo_order() {
+    let s = TestServer::start(&[]);
+    let mut w = s.connect();
+    let mut clients: Vec<Conn> = (0..3).map(|_| s.connect()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        send(c, &["BLPOP", "list", "0"]);
+        until_blocked(&mut w, i as i64 + 1);
+    }
+    assert_eq!(int(&w.cmd(&["RPUSH", "list", "a", "b"])), 2);
+    assert_eq!(strings(&clients[0].read().expect("reply")), ["list", "a"]);
+    assert_eq!(strings(&clients[1].read().expect("reply")), ["list", "b"]);
+    until_blocked(&mut w, 1);
+    assert_eq!(int(&w.cmd(&["LPUSH", "list", "c"])), 1);
+    assert_eq!(strings(&clients[2].read().expect("reply")), ["list", "c"]);
+    until_blocked(&mut w, 0);
+    assert_eq!(int(&w.cmd(&["EXISTS", "list"])), 0);
+}
+
+#[test]
+fn blpop_timeout_and_resp3_null() {
+    let s = TestServer::start(&[]);
+    let mut a = s.connect();
+    let start = Instant::now();
+    assert_eq!(a.cmd(&["BLPOP", "k", "0.1"]), Frame::NullArray);
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    assert_eq!(a.cmd(&["BRPOP", "k", "0.01"]), Frame::NullArray);
+    a.cmd(&["HELLO", "3"]);
+    assert_eq!(a.cmd(&["BLPOP", "k", "0.01"]), Frame::Null);
+    assert_eq!(
+        a.cmd(&["BLMOVE", "k", "d", "LEFT", "LEFT", "0.01"]),
+        Frame::Null
+    );
+}
+
+#[test]
+fn blpop_ignores_a_key_that_becomes_a_string() {
+    // Redis 7: the waiter keeps waiting (no WRONGTYPE) until the key is a list.
+    let s = TestServer::start(&[]);
+    let mut w = s.connect();
+    let mut a = s.connect();
+    let id = client_id(&mut a) as u64;
+    send(&mut a, &["BLPOP", "k", "0"]);
+    until_blocked(&mut w, 1);
+    assert_eq!(bulk(&w.cmd(&["SET", "k", "v"])), "OK");
+    assert!(s.server.blocking.is_blocked(id));
+    assert_eq!(int(&w.cmd(&["DEL", "k"])), 1);
+    assert_eq!(int(&w.cmd(&["RPUSH", "k", "x"])), 1);
+    assert_eq!(strings(&a.read().expect("reply")), ["k", "x"]);
+}
+
+#[test]
+fn blmove_chains_serve_the_clients_waiting_on_its_destination() {
+    let s = TestServer::start(&[]);
+    let mut w = s.connect();
+    let mut a = s.connect();
+    let mut b = s.connect();
+    let mut c = s.connect();
+    send(&mut a, &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]);
+    until_blocked(&mut w, 1);
+    send(&mut b, &["BLPOP", "src", "0"]);
+    until_blocked(&mut w, 2);
+    send(&mut c, &["BRPOP", "dst", "0"]);
+    until_blocked(&mut w, 3);
+    assert_eq!(int(&w.cmd(&["RPUSH", "src", "x", "y"])), 2);
+    assert_eq!(bulk(&a.read().expect("reply")), "x");
+    assert_eq!(strings(&b.read().expect("reply")), ["src", "y"]);
+    assert_eq!(strings(&c.read().expect("reply")), ["dst", "x"]);
+    until_blocked(&mut w, 0);
+    assert_eq!(int(&w.cmd(&["EXISTS", "src", "dst"])), 0);
+}
+
+#[test]
+fn blpop_unblock_and_disconnect() {
+    let s = TestServer::start(&[]);
+    let mut w = s.connect();
+    let mut a = s.connect();
+    let id = client_id(&mut a).to_string();
+    send(&mut a, &["BLPOP", "k", "0"]);
+    until_blocked(&mut w, 1);
+    assert_eq!(int(&w.cmd(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"])), 1);
+    assert_eq!(a.read(), Some(Frame::NullArray));
+    send(&mut a, &["BRPOP", "k", "0"]);
+    until_blocked(&mut w, 1);
+    drop(a);
+    until_blocked(&mut w, 0);
+    assert_eq!(int(&w.cmd(&["RPUSH", "k", "v"])), 1);
+    assert_eq!(int(&w.cmd(&["LLEN", "k"])), 1);
+}

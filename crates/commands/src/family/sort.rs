@@ -195,17 +195,20 @@ fn sort_generic(cx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
         }
         Some(Value::ZSet(z)) => items.extend(z.iter().map(|(m, _)| item(m.to_vec()))),
         Some(Value::List(l)) if o.dontsort => {
-            let all = list_elements(l);
-            let (skip, take) = (start as usize, (end - start + 1) as usize);
-            if o.desc {
-                items.extend(all.into_iter().rev().skip(skip).take(take).map(item));
+            let (from, take) = if o.desc {
+                (len - 1 - start, end - start + 1)
             } else {
-                items.extend(all.into_iter().skip(skip).take(take).map(item));
-            }
+                (start, end - start + 1)
+            };
+            items.extend(
+                l.iter_from(from as usize, o.desc)
+                    .take(take as usize)
+                    .map(|e| item(e.to_vec())),
+            );
             end -= start;
             start = 0;
         }
-        Some(Value::List(l)) => items.extend(list_elements(l).into_iter().map(item)),
+        Some(Value::List(l)) => items.extend(l.iter().map(|e| item(e.to_vec()))),
         _ => {}
     }
 
@@ -416,22 +419,6 @@ fn parse_hex_float(s: &str) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// The elements of a list, head to tail.
-// TODO(lists): iterate with the list type's API once crates/keyspace/src/types/list.rs has
-// one; until then lists sort as empty.
-fn list_elements(_list: &List) -> Vec<Vec<u8>> {
-    Vec::new()
-}
-
-/// Builds the list STORE saves.
-// TODO(lists): build with the list type's API once it exists.
-fn build_list(_items: &[&[u8]], _limits: &keyspace::types::Limits) -> Option<List> {
-    None
-}
-
-const STORE_UNAVAILABLE: CmdError =
-    CmdError::new("ERR SORT STORE needs the list type, not built yet");
-
 /// Stores the result as a list at `dst` (replacing any value and its TTL), or deletes
 /// `dst` when the result is empty.
 fn store_list(
@@ -452,8 +439,7 @@ fn store_list(
         return Ok(());
     }
     let limits = *cx.server.config.limits.read();
-    let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
-    let list = build_list(&refs, &limits).ok_or(STORE_UNAVAILABLE)?;
+    let list = List::from_items(&items, limits.list_max_listpack_size);
     let (_, old) = s.upsert(op, h, dst, Value::List(Box::new(list)), false);
     if old.is_none() {
         op.emit(dst, event::NEW);
