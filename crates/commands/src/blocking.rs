@@ -32,10 +32,9 @@ use crate::server::Server;
 /// What a blocked client receives when its timeout expires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutReply {
-    /// `*-1` in RESP2, `_` in RESP3 (BLPOP, BZPOPMIN, XREAD...).
+    /// `*-1` in RESP2, `_` in RESP3: what Redis 7 answers on timeout for every blocking
+    /// list, sorted set and stream command, BLMOVE and BRPOPLPUSH included.
     NullArray,
-    /// `$-1` in RESP2, `_` in RESP3 (BLMOVE, BRPOPLPUSH).
-    Null,
 }
 
 /// A handler's request to wait until one of `keys` may be served.

@@ -259,7 +259,6 @@ async fn wait_blocked(
             if reply {
                 match req.on_timeout {
                     TimeoutReply::NullArray => out.null_array(),
-                    TimeoutReply::Null => out.null(),
                 }
             }
         }

@@ -470,7 +470,7 @@ fn move_generic(
             Some(deadline_ms) => cx.block(BlockRequest {
                 keys: vec![src.clone()],
                 deadline_ms,
-                on_timeout: TimeoutReply::Null,
+                on_timeout: TimeoutReply::NullArray,
                 retry_args: None,
             }),
             None => cx.out.null(),

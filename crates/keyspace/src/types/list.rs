@@ -539,14 +539,6 @@ impl Node {
             self.fit();
         }
     }
-
-    /// Appends the entries of `other` (merging two nodes).
-    fn append(&mut self, other: &Node) {
-        self.buf.reserve_exact(other.bytes());
-        self.buf.extend_from_slice(&other.buf[other.start..]);
-        self.count += other.count;
-        self.lp = self.lp.saturating_add(other.lp);
-    }
 }
 
 /// A node's entries, from either end.
@@ -1129,28 +1121,11 @@ impl Quick {
         }
         if removed > 0 {
             self.len -= removed;
+            // Like Redis's quicklistDelIndex, no merging of neighbours: node boundaries
+            // decide when the list turns back into a listpack.
             self.nodes.retain(|n| n.count > 0);
-            self.merge_small();
         }
         removed
-    }
-
-    /// Merges neighbouring nodes whose entries fit in one node.
-    fn merge_small(&mut self) {
-        let mut i = 0;
-        while i + 1 < self.nodes.len() {
-            let (a, b) = (&self.nodes[i], &self.nodes[i + 1]);
-            let merged_sz = (a.lp as usize + b.lp as usize) + LP_OVERHEAD;
-            if !a.is_plain(self.fill)
-                && !b.is_plain(self.fill)
-                && !exceeds_limit(self.fill, merged_sz, a.len() + b.len())
-            {
-                let b = self.nodes.remove(i + 1).unwrap_or_default();
-                self.nodes[i].append(&b);
-            } else {
-                i += 1;
-            }
-        }
     }
 }
 
