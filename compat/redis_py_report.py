@@ -1,5 +1,8 @@
 """Compares two JUnit XML reports of redis-py's test suite (redis-server vs cinnabar).
 
+With `--single XML` it reports one run alone: passed/failed/skipped counts and each failing
+test with the first line of its failure (compat/redis-py.sh --only-cinnabar).
+
 A test is attributed to the Redis command its name starts with (test_zadd_incr -> zadd).
 Tests of commands cinnabar does not implement yet are reported separately and left out of
 the headline figure, which is: of the tests redis-server passes, how many cinnabar passes.
@@ -67,7 +70,46 @@ def command_of(tid):
     return None
 
 
+def failure_reasons(path):
+    """test id -> the first line of its failure or error message"""
+    result = {}
+    if not os.path.exists(path):
+        return result
+    for case in ET.parse(path).getroot().iter("testcase"):
+        tid = case.get("classname", "") + "::" + case.get("name", "")
+        node = case.find("failure")
+        if node is None:
+            node = case.find("error")
+        if node is None:
+            continue
+        text = (node.get("message") or node.text or "").strip()
+        result[tid] = (text.splitlines() or [""])[0][:300]
+    return result
+
+
+def single(path):
+    """--single XML: one server's counts and every failing test with its reason."""
+    res = outcomes(path)
+    if not res:
+        print(f"no test results in {path}")
+        return 1
+    counts = collections.Counter(res.values())
+    passed, failed, skipped = counts["passed"], counts["failed"], counts["skipped"]
+    ran = passed + failed
+    pct = 100.0 * passed / ran if ran else 0.0
+    print(f"cinnabar: {passed} passed, {failed} failed, {skipped} skipped of {len(res)} tests")
+    print(f"pass rate of the tests that ran: {passed}/{ran} ({pct:.1f}%)")
+    reasons = failure_reasons(path)
+    if failed:
+        print("failing tests:")
+        for tid in sorted(t for t, o in res.items() if o == "failed"):
+            print(f"  {tid}\n      {reasons.get(tid, '')}")
+    return 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--single":
+        sys.exit(single(sys.argv[2]))
     redis, cinnabar = outcomes(sys.argv[1]), outcomes(sys.argv[2])
     built = set(os.environ.get("CINNABAR_COMMANDS", "").split())
     built = {c.split("|")[0] for c in built}

@@ -74,6 +74,8 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::new(config);
+    // The dataset is loaded before listening, so no client ever sees it half loaded.
+    commands::family::persistence::load_at_startup(&server)?;
     let running = server::start(server.clone()).await?;
     tracing::info!(
         "Cinnabar {} (Redis {} compatible) ready to accept connections on {}",
@@ -104,6 +106,9 @@ async fn signals(server: Arc<Server>) {
     tokio::select! {
         _ = term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
         _ = int.recv() => tracing::warn!("Received SIGINT scheduling shutdown..."),
+    }
+    if let Err(e) = commands::family::persistence::shutdown_save(&server, None) {
+        tracing::warn!("{e}");
     }
     server.request_shutdown();
 }

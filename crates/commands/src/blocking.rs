@@ -54,6 +54,10 @@ impl Ctx<'_> {
     /// Asks to block: the handler writes no reply; the client waits until a key is ready
     /// (and the command is run again) or the deadline passes.
     pub fn block(&mut self, req: BlockRequest) {
+        if let Some(cmd) = self.client.deny_blocking {
+            // Inside EXEC nothing blocks (Redis's CLIENT_DENY_BLOCKING): answer at once.
+            return crate::family::transactions::deny_block(self.out, cmd, req.on_timeout);
+        }
         self.client.action = Some(Action::Block(req));
     }
 }

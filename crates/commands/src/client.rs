@@ -6,6 +6,7 @@ use std::sync::atomic::{
 };
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use protocol::Protocol;
 use tokio::sync::Notify;
@@ -33,6 +34,15 @@ pub enum ReplyMode {
     SkipNext,
 }
 
+/// A transaction being queued (between MULTI and EXEC/DISCARD).
+#[derive(Debug, Default)]
+pub struct Multi {
+    /// The queued commands: registry id and arguments.
+    pub queued: Vec<(usize, Vec<Bytes>)>,
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    pub failed: bool,
+}
+
 /// Shared view of a client, read by other connections.
 pub struct ClientHandle {
     pub id: u64,
@@ -55,6 +65,10 @@ pub struct ClientHandle {
     pub omem: AtomicUsize,
     pub no_evict: AtomicBool,
     pub no_touch: AtomicBool,
+    /// Commands queued since MULTI, -1 outside MULTI (CLIENT LIST multi=).
+    pub multi: AtomicI64,
+    /// Number of WATCHed keys (CLIENT LIST watch=).
+    pub watched: AtomicUsize,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -79,6 +93,8 @@ impl ClientHandle {
             omem: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            multi: AtomicI64::new(-1),
+            watched: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         }
@@ -114,6 +130,16 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     pub action: Option<Action>,
     pub handle: Arc<ClientHandle>,
+    /// Some between MULTI and EXEC/DISCARD.
+    pub multi: Option<Multi>,
+    /// The keys this client WATCHes; None when it watches none.
+    pub watching: Option<crate::watch::Watching>,
+    /// While EXEC runs its commands, the name of the one running: a blocking command
+    /// answers at once, as on timeout (Redis's CLIENT_DENY_BLOCKING).
+    pub deny_blocking: Option<&'static str>,
+    /// The outbound queue of pub/sub messages and MONITOR lines, once the client has
+    /// subscribed or monitored.
+    pub pushes: Option<crate::pubsub::Inbox>,
 }
 
 impl Client {
@@ -129,6 +155,10 @@ impl Client {
             reply_mode: ReplyMode::On,
             action: None,
             handle,
+            multi: None,
+            watching: None,
+            deny_blocking: None,
+            pushes: None,
         }
     }
 

@@ -23,6 +23,9 @@ pub enum Kind {
     Str,
     /// `save` points: pairs of seconds and changes, or empty.
     Save,
+    /// Checked and normalised by a function of the new and the current value (parameters
+    /// such as `client-output-buffer-limit`, whose value merges into the current one).
+    Custom(fn(&str, &str) -> Result<String, String>),
 }
 
 pub struct Param {
@@ -153,7 +156,18 @@ pub static PARAMS: &[Param] = &[
         "1",
         true,
     ),
-    p("notify-keyspace-events", Kind::Str, "", true),
+    p(
+        "notify-keyspace-events",
+        Kind::Custom(crate::notify::normalize_flags),
+        "",
+        true,
+    ),
+    p(
+        "client-output-buffer-limit",
+        Kind::Custom(crate::pubsub::normalize_obuf),
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        true,
+    ),
     p(
         "slowlog-log-slower-than",
         Kind::Int {
@@ -350,6 +364,7 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, String> {
             }
         }
         Kind::Str => Ok(value.to_string()),
+        Kind::Custom(f) => f(value, param.default),
         Kind::Save => {
             let parts: Vec<&str> = value.split_whitespace().collect();
             if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
@@ -370,6 +385,8 @@ pub struct Config {
     pub timeout: AtomicU64,
     pub requirepass_set: AtomicBool,
     pub query_buffer_limit: AtomicU64,
+    /// Values pub/sub delivery and keyspace notifications read on every message.
+    pub pubsub_hot: std::sync::Arc<crate::pubsub::HotConfig>,
     /// Encoding thresholds of small collections (`hash-max-listpack-entries`, ...).
     pub limits: RwLock<keyspace::types::Limits>,
 }
@@ -390,16 +407,26 @@ impl Config {
             timeout: AtomicU64::new(0),
             requirepass_set: AtomicBool::new(false),
             query_buffer_limit: AtomicU64::new(0),
+            pubsub_hot: Default::default(),
             limits: RwLock::new(keyspace::types::Limits::default()),
         };
         c.refresh_hot();
         c
     }
 
+    /// `normalize`, merging into the current value where the parameter's kind does.
+    fn normalize_current(&self, param: &Param, value: &str) -> Result<String, String> {
+        match param.kind {
+            Kind::Custom(f) => f(value, &self.get(param.name).unwrap_or_default()),
+            _ => normalize(param, value),
+        }
+    }
+
     /// Sets a parameter from the command line or config file (immutable ones included).
     pub fn set_initial(&self, name: &str, value: &str) -> Result<(), String> {
         let param = param(name).ok_or_else(|| format!("unknown option '{name}'"))?;
-        let v = normalize(param, value)
+        let v = self
+            .normalize_current(param, value)
             .map_err(|e| format!("invalid value for '{}': {e}", param.name))?;
         self.values.write().insert(param.name, v);
         self.refresh_hot();
@@ -416,7 +443,7 @@ impl Config {
         if !param.mutable {
             return Err(format!("CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"));
         }
-        let v = normalize(param, value).map_err(|e| {
+        let v = self.normalize_current(param, value).map_err(|e| {
             format!("CONFIG SET failed (possibly related to argument '{name}') - {e}")
         })?;
         if param.name == "dir" {
@@ -453,7 +480,7 @@ impl Config {
         }
         let mut values = Vec::new();
         for ((name, value), param) in pairs.iter().zip(&params) {
-            let v = normalize(param, value).map_err(|e| {
+            let v = self.normalize_current(param, value).map_err(|e| {
                 format!("CONFIG SET failed (possibly related to argument '{name}') - {e}")
             })?;
             values.push(v);
@@ -609,6 +636,11 @@ impl Config {
         self.timeout.store(num("timeout"), Ordering::Relaxed);
         self.query_buffer_limit
             .store(num("client-query-buffer-limit"), Ordering::Relaxed);
+        self.pubsub_hot.refresh(
+            v.get("notify-keyspace-events").map_or("", |s| s.as_str()),
+            v.get("client-output-buffer-limit")
+                .map_or("", |s| s.as_str()),
+        );
         self.requirepass_set.store(
             v.get("requirepass").is_some_and(|s| !s.is_empty()),
             Ordering::Relaxed,

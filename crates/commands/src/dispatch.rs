@@ -101,6 +101,14 @@ pub(crate) fn run(
     args: &[Bytes],
     now_ms: u64,
 ) {
+    // RESP2 subscribed context and RESET of pub/sub state; one branch for other clients.
+    if client.pushes.is_some() && crate::family::pubsub::context_gate(server, client, out, args) {
+        return;
+    }
+    // MULTI queueing (and EXEC refused before it runs): answered there.
+    if crate::family::transactions::intercept(server, client, out, args) {
+        return;
+    }
     let reg = registry();
     let Some(mut id) = reg.lookup(&args[0]) else {
         return reject(server, out, None, errors::unknown_command(args));
@@ -165,8 +173,15 @@ pub(crate) fn run(
         server,
         out,
     };
+    let monitoring = server.pubsub.monitoring();
+    if monitoring {
+        crate::family::pubsub::feed_monitors(server, cx.client, id, args, true);
+    }
     let result = (spec.handler)(&mut cx, args);
     drop(cx);
+    if monitoring {
+        crate::family::pubsub::feed_monitors(server, client, id, args, false);
+    }
     let stat = &server.stats.cmd[id];
     // As Redis, a command that blocks is counted once, when it is served or times out.
     if !matches!(client.action, Some(Action::Block(_))) {

@@ -13,6 +13,8 @@ pub fn matches(pattern: &[u8], subject: &[u8], nocase: bool) -> bool {
     let (mut p, mut s) = (0usize, 0usize);
     // Backtrack point: position after the last `*` and the subject position it absorbs up to.
     let mut star: Option<(usize, usize)> = None;
+    // Star groups followed by more pattern: Redis gives up past 1000 (its recursion limit).
+    let mut stars = 0;
     loop {
         if p < pattern.len() {
             match pattern[p] {
@@ -22,6 +24,10 @@ pub fn matches(pattern: &[u8], subject: &[u8], nocase: bool) -> bool {
                     }
                     if p == pattern.len() {
                         return true;
+                    }
+                    stars += 1;
+                    if stars > 1000 {
+                        return false;
                     }
                     star = Some((p, s));
                     continue;
@@ -66,9 +72,10 @@ fn match_one(pattern: &[u8], mut p: usize, c: u8, eq: &impl Fn(u8, u8) -> bool) 
                     // Unterminated class: Redis treats the end of pattern as closing it.
                     break;
                 }
-                if pattern[p] == b'\\' && p + 2 < pattern.len() {
+                if pattern[p] == b'\\' && p + 1 < pattern.len() {
+                    // An escaped character in a class compares exactly, even with nocase.
                     p += 1;
-                    if eq(pattern[p], c) {
+                    if pattern[p] == c {
                         matched = true;
                     }
                 } else if pattern[p] == b']' {
@@ -80,12 +87,15 @@ fn match_one(pattern: &[u8], mut p: usize, c: u8, eq: &impl Fn(u8, u8) -> bool) 
                         std::mem::swap(&mut lo, &mut hi);
                     }
                     p += 2;
-                    let (cl, lo2, hi2) = (
-                        c.to_ascii_lowercase(),
-                        lo.to_ascii_lowercase(),
-                        hi.to_ascii_lowercase(),
-                    );
-                    if (c >= lo && c <= hi) || (eq(b'a', b'A') && cl >= lo2 && cl <= hi2) {
+                    // With nocase Redis compares the lower-cased bounds and character only.
+                    let c = if eq(b'a', b'A') {
+                        lo = lo.to_ascii_lowercase();
+                        hi = hi.to_ascii_lowercase();
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    };
+                    if c >= lo && c <= hi {
                         matched = true;
                     }
                 } else if eq(pattern[p], c) {
@@ -123,6 +133,43 @@ mod tests {
         assert!(t("*a*b", "xxaxxb"));
         assert!(!t("*a*b", "xxaxxbc"));
         assert!(matches(b"HELLO", b"hello", true));
+    }
+
+    #[test]
+    fn redis_class_and_escape_edge_cases() {
+        let t = |p: &[u8], s: &[u8]| matches(p, s, false);
+        // `[\a` ends inside the class: the escape still applies (patternLen >= 2).
+        assert!(t(b"[\\a", b"a"));
+        assert!(!t(b"[\\a", b"\\"));
+        assert!(t(b"[\\]]", b"]"));
+        assert!(t(b"[a-", b"-"));
+        assert!(t(b"[z-a]", b"m"));
+        assert!(!t(b"[]a", b"a"));
+        // Escapes in classes compare exactly even with nocase; ranges fold both sides.
+        assert!(!matches(b"[\\A]", b"a", true));
+        assert!(matches(b"[A-C]", b"b", true));
+        assert!(!matches(b"[A-z]", b"_", true));
+        assert!(t(b"a\\", b"a\\"));
+    }
+
+    #[test]
+    fn redis_gives_up_past_1000_star_groups() {
+        let subject = "a".repeat(1200);
+        assert!(matches(
+            "*a".repeat(1000).as_bytes(),
+            subject.as_bytes(),
+            false
+        ));
+        assert!(!matches(
+            "*a".repeat(1001).as_bytes(),
+            subject.as_bytes(),
+            false
+        ));
+        assert!(matches(
+            ("a*".repeat(1001)).as_bytes(),
+            subject.as_bytes(),
+            false
+        ));
     }
 
     #[test]

@@ -27,9 +27,12 @@ pub mod errors;
 pub mod family;
 pub mod glob;
 pub mod nested;
+pub mod notify;
+pub mod pubsub;
 pub mod registry;
 pub mod server;
 pub mod spec;
+pub mod watch;
 
 pub use client::{Action, Client, ClientHandle};
 pub use config::Config;

@@ -30,6 +30,9 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         family::geo::COMMANDS,
         family::sort::COMMANDS,
         family::json::COMMANDS,
+        family::transactions::COMMANDS,
+        family::pubsub::COMMANDS,
+        family::persistence::COMMANDS,
     ]
     .into_iter()
     .flatten()

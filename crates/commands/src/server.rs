@@ -15,6 +15,8 @@ use crate::client::ClientHandle;
 use crate::config::Config;
 use crate::registry::registry;
 
+use crate::watch;
+
 /// Counters of one command (INFO commandstats).
 #[derive(Default)]
 pub struct CmdStat {
@@ -207,6 +209,10 @@ pub struct Server {
     pub pause: Pause,
     /// Clients blocked on keys (BLPOP, BZPOPMIN, XREAD BLOCK...), fed by the change feed.
     pub blocking: Arc<BlockingRegistry>,
+    /// Clients' WATCHed keys, fed by the change feed.
+    pub watches: Arc<watch::WatchRegistry>,
+    /// Channel, pattern and shard-channel subscriptions and MONITOR clients.
+    pub pubsub: Arc<crate::pubsub::PubSub>,
     pub started: Instant,
     pub run_id: String,
     /// Replication id (INFO replication master_replid).
@@ -252,9 +258,17 @@ impl Server {
             .unwrap_or(0);
         let blocking = Arc::new(BlockingRegistry::new());
         keyspace.feed.subscribe(blocking.clone());
+        let watches = Arc::new(watch::WatchRegistry::new());
+        keyspace.feed.subscribe(watches.clone());
+        let pubsub = Arc::new(crate::pubsub::PubSub::new(config.pubsub_hot.clone()));
+        keyspace
+            .feed
+            .subscribe(Arc::new(crate::notify::Notifier::new(pubsub.clone())));
         Arc::new(Server {
             keyspace,
             blocking,
+            watches,
+            pubsub,
             config,
             clients: Clients::default(),
             stats: Stats::new(registry().len()),

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::value::{Array, Object, Value};
+use crate::value::{Array, ObjectBuilder, Value};
 
 /// Containers nested this deep are refused (serde_json's default recursion limit, which
 /// RedisJSON keeps): at most `MAX_DEPTH - 1` levels parse.
@@ -391,16 +391,13 @@ impl Parser<'_> {
 
     fn object(&mut self) -> R<Value> {
         use ParseErrorKind::*;
-        let mut obj = Object::new();
-        // Past a few members, duplicates are found through a map instead of a scan.
-        let mut index: Option<std::collections::HashMap<String, usize>> = None;
+        let mut obj = ObjectBuilder::new();
         let mut first = true;
         loop {
             match self.ws() {
                 Some(b'}') => {
                     self.i += 1;
-                    obj.shrink();
-                    return Ok(Value::object(obj));
+                    return Ok(Value::Object(obj.finish()));
                 }
                 Some(b',') if !first => {
                     self.i += 1;
@@ -424,23 +421,7 @@ impl Parser<'_> {
             }
             self.ws();
             let v = self.value()?;
-            if obj.len() < 16 {
-                obj.insert(&key, v);
-            } else {
-                let idx = index.get_or_insert_with(|| {
-                    obj.keys()
-                        .enumerate()
-                        .map(|(i, k)| (k.to_string(), i))
-                        .collect()
-                });
-                match idx.get(&key) {
-                    Some(&i) => obj.set_at(i, v),
-                    None => {
-                        idx.insert(key.clone(), obj.len());
-                        obj.push(&key, v);
-                    }
-                }
-            }
+            obj.insert(&key, v);
         }
     }
 }

@@ -1,7 +1,13 @@
-//! The document model: `Value` (16 bytes), arrays that pack numbers, objects that keep
-//! their keys in one byte buffer in insertion order, and `Node`, a read-only view of one
-//! value wherever it lives (packed array elements are not `Value`s).
+//! The document model: `Value` (16 bytes), arrays that pack numbers, objects that are one
+//! allocation (a pointer to their interned key list, then their values, in insertion order),
+//! and `Node`, a read-only view of one value wherever it lives (packed array elements are
+//! not `Value`s).
 
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+
+use crate::mem::size_class;
+use crate::shape::Shape;
 use crate::text::{HeapStr, INLINE_CAP};
 
 /// One JSON value. Strings of up to 14 bytes and all scalars need no allocation.
@@ -21,7 +27,7 @@ pub enum Value {
     },
     Str(HeapStr),
     Array(Box<Array>),
-    Object(Box<Object>),
+    Object(Object),
 }
 
 /// RedisJSON's type names (JSON.TYPE, and the "expected ... but found ..." errors).
@@ -69,7 +75,7 @@ impl Value {
     }
 
     pub fn object(obj: Object) -> Value {
-        Value::Object(Box::new(obj))
+        Value::Object(obj)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -92,9 +98,9 @@ impl Value {
     /// Heap bytes owned by this value and everything below it.
     pub fn heap_size(&self) -> usize {
         match self {
-            Value::Str(h) => HeapStr::HEADER + h.as_str().len(),
-            Value::Array(a) => std::mem::size_of::<Array>() + a.heap_size(),
-            Value::Object(o) => std::mem::size_of::<Object>() + o.heap_size(),
+            Value::Str(h) => size_class(HeapStr::HEADER + h.as_str().len()),
+            Value::Array(a) => size_class(std::mem::size_of::<Array>()) + a.heap_size(),
+            Value::Object(o) => o.heap_size(),
             _ => 0,
         }
     }
@@ -106,7 +112,7 @@ impl Value {
                 Array::Values(v) => 1 + v.iter().map(Value::depth).max().unwrap_or(0),
                 _ => 1,
             },
-            Value::Object(o) => 1 + o.values.iter().map(Value::depth).max().unwrap_or(0),
+            Value::Object(o) => 1 + o.values().iter().map(Value::depth).max().unwrap_or(0),
             _ => 0,
         }
     }
@@ -329,27 +335,34 @@ impl Array {
     pub fn heap_size(&self) -> usize {
         match self {
             Array::Values(v) => {
-                v.capacity() * std::mem::size_of::<Value>()
+                size_class(v.capacity() * std::mem::size_of::<Value>())
                     + v.iter().map(Value::heap_size).sum::<usize>()
             }
-            Array::I8(v) => v.len(),
-            Array::I16(v) => v.len() * 2,
-            Array::I32(v) => v.len() * 4,
-            Array::I64(v) => v.len() * 8,
-            Array::F64(v) => v.len() * 8,
+            Array::I8(v) => size_class(v.len()),
+            Array::I16(v) => size_class(v.len() * 2),
+            Array::I32(v) => size_class(v.len() * 4),
+            Array::I64(v) => size_class(v.len() * 8),
+            Array::F64(v) => size_class(v.len() * 8),
         }
     }
 }
 
 // ----- objects -------------------------------------------------------------------------------
 
-/// An object: its keys in one buffer (each a varint length then its UTF-8 bytes), its values
-/// beside them, both in insertion order.
-#[derive(Clone, Debug, Default)]
+/// An object: one allocation holding a pointer to its interned key list ([`Shape`]) and then
+/// its values, both in insertion order. One pointer wide; an empty object allocates nothing.
+#[derive(Default)]
 pub struct Object {
-    keys: Vec<u8>,
-    values: Vec<Value>,
+    ptr: Option<NonNull<Shape>>,
 }
+
+// SAFETY: an Object owns its allocation exclusively; Shape and Value are Send + Sync.
+unsafe impl Send for Object {}
+// SAFETY: as above; shared access is read-only.
+unsafe impl Sync for Object {}
+
+/// Offset of the values in an object's allocation.
+const VALUES_AT: usize = std::mem::size_of::<Shape>();
 
 fn put_varint(buf: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
@@ -364,15 +377,30 @@ fn key_at(buf: &[u8], at: usize) -> (&str, usize) {
     let (mut n, mut shift, mut i) = (0usize, 0u32, at);
     while let Some(&b) = buf.get(i) {
         i += 1;
-        n |= ((b & 0x7f) as usize) << shift;
+        n |= ((b & 0x7f) as usize).checked_shl(shift).unwrap_or(0);
         if b < 0x80 {
             break;
         }
         shift += 7;
     }
-    let end = (i + n).min(buf.len());
+    let end = i.saturating_add(n).min(buf.len());
     // Keys are copied whole from `&str`s.
     (std::str::from_utf8(&buf[i..end]).unwrap_or(""), end)
+}
+
+/// Position of `key` in a key buffer and the byte range of its entry.
+fn find_key(buf: &[u8], key: &str) -> Option<(usize, usize, usize)> {
+    let mut at = 0;
+    let mut i = 0;
+    while at < buf.len() {
+        let (k, next) = key_at(buf, at);
+        if k == key {
+            return Some((i, at, next));
+        }
+        at = next;
+        i += 1;
+    }
+    None
 }
 
 /// Iterator over the keys of an object.
@@ -393,9 +421,27 @@ impl<'a> Iterator for Keys<'a> {
     }
 }
 
-impl Object {
-    pub fn new() -> Object {
-        Object::default()
+fn object_layout(n: usize) -> Layout {
+    // n values already exist in memory, so this size cannot overflow isize.
+    Layout::from_size_align(
+        VALUES_AT + n * std::mem::size_of::<Value>(),
+        std::mem::align_of::<Value>().max(std::mem::align_of::<Shape>()),
+    )
+    .unwrap_or_else(|_| Layout::new::<Shape>())
+}
+
+/// Builds an object member by member (the parser), then interns its key list once.
+#[derive(Default)]
+pub struct ObjectBuilder {
+    keys: Vec<u8>,
+    values: Vec<Value>,
+    /// Past a few members, duplicates are found through a map instead of a scan.
+    index: Option<std::collections::HashMap<String, usize>>,
+}
+
+impl ObjectBuilder {
+    pub fn new() -> ObjectBuilder {
+        ObjectBuilder::default()
     }
 
     pub fn len(&self) -> usize {
@@ -406,52 +452,26 @@ impl Object {
         self.values.is_empty()
     }
 
-    pub fn keys(&self) -> Keys<'_> {
-        Keys {
-            buf: &self.keys,
-            at: 0,
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        self.keys().zip(self.values.iter())
-    }
-
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> + '_ {
-        self.values.iter_mut()
-    }
-
-    /// Position of `key` and the byte range of its entry in the key buffer.
-    fn find(&self, key: &str) -> Option<(usize, usize, usize)> {
-        let mut at = 0;
-        let mut i = 0;
-        while at < self.keys.len() {
-            let (k, next) = key_at(&self.keys, at);
-            if k == key {
-                return Some((i, at, next));
-            }
-            at = next;
-            i += 1;
-        }
-        None
-    }
-
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.find(key).and_then(|(i, _, _)| self.values.get(i))
-    }
-
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.find(key).and_then(|(i, _, _)| self.values.get_mut(i))
-    }
-
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.find(key).is_some()
-    }
-
-    /// Sets `key`: replaces the value in place when present, appends otherwise.
+    /// Sets `key`: a repeated key replaces the earlier value in place (serde_json's rule).
     pub fn insert(&mut self, key: &str, value: Value) {
-        match self.find(key) {
-            Some((i, _, _)) => self.values[i] = value,
+        let found = if self.values.len() < 16 {
+            find_key(&self.keys, key).map(|(i, _, _)| i)
+        } else {
+            let (keys, values) = (&self.keys, &self.values);
+            let idx = self.index.get_or_insert_with(|| {
+                Keys { buf: keys, at: 0 }
+                    .enumerate()
+                    .map(|(i, k)| (k.to_string(), i))
+                    .collect()
+            });
+            let found = idx.get(key).copied();
+            if found.is_none() {
+                idx.insert(key.to_string(), values.len());
+            }
+            found
+        };
+        match found {
+            Some(i) => self.values[i] = value,
             None => {
                 put_varint(&mut self.keys, key.len());
                 self.keys.extend_from_slice(key.as_bytes());
@@ -460,47 +480,227 @@ impl Object {
         }
     }
 
+    pub fn finish(self) -> Object {
+        Object::from_parts(&self.keys, self.values)
+    }
+}
+
+impl Object {
+    pub fn new() -> Object {
+        Object::default()
+    }
+
+    /// An object of `values` under the keys in `keys` (key-buffer form, no duplicates).
+    fn from_parts(keys: &[u8], values: Vec<Value>) -> Object {
+        if values.is_empty() {
+            return Object::new();
+        }
+        let shape = Shape::intern(keys, values.len());
+        let layout = object_layout(values.len());
+        // SAFETY: the layout is non-zero in size and aligned for Shape and Value; the shape
+        // goes first and the values after it, each written once; the Vec's elements are moved
+        // out (its length set to 0 before it is dropped, so none is dropped twice).
+        unsafe {
+            let p = alloc::alloc(layout);
+            let Some(p) = NonNull::new(p.cast::<Shape>()) else {
+                alloc::handle_alloc_error(layout)
+            };
+            p.as_ptr().write(shape);
+            let mut values = values;
+            std::ptr::copy_nonoverlapping(values.as_ptr(), Self::values_ptr(p), values.len());
+            values.set_len(0);
+            Object { ptr: Some(p) }
+        }
+    }
+
+    fn values_ptr(p: NonNull<Shape>) -> *mut Value {
+        // SAFETY (of callers' use): the values start VALUES_AT bytes into the allocation.
+        p.as_ptr()
+            .cast::<u8>()
+            .wrapping_add(VALUES_AT)
+            .cast::<Value>()
+    }
+
+    fn shape(&self) -> Option<&Shape> {
+        // SAFETY: a live allocation starts with its Shape.
+        self.ptr.map(|p| unsafe { &*p.as_ptr() })
+    }
+
+    fn key_bytes(&self) -> &[u8] {
+        self.shape().map_or(&[], Shape::bytes)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shape().map_or(0, Shape::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ptr.is_none()
+    }
+
+    pub fn keys(&self) -> Keys<'_> {
+        Keys {
+            buf: self.key_bytes(),
+            at: 0,
+        }
+    }
+
+    pub fn values(&self) -> &[Value] {
+        match self.ptr {
+            // SAFETY: the allocation holds len() initialised values after the shape.
+            Some(p) => unsafe { std::slice::from_raw_parts(Self::values_ptr(p), self.len()) },
+            None => &[],
+        }
+    }
+
+    fn values_slice_mut(&mut self) -> &mut [Value] {
+        let n = self.len();
+        match self.ptr {
+            // SAFETY: as in `values`, and `&mut self` makes the access exclusive.
+            Some(p) => unsafe { std::slice::from_raw_parts_mut(Self::values_ptr(p), n) },
+            None => &mut [],
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
+        self.keys().zip(self.values().iter())
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> + '_ {
+        self.values_slice_mut().iter_mut()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        find_key(self.key_bytes(), key).and_then(|(i, _, _)| self.values().get(i))
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        let (i, _, _) = find_key(self.key_bytes(), key)?;
+        self.values_slice_mut().get_mut(i)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        find_key(self.key_bytes(), key).is_some()
+    }
+
+    /// Moves the members out: the key buffer and the values; leaves the object empty.
+    fn take_parts(&mut self) -> (Vec<u8>, Vec<Value>) {
+        self.take_shape_and_values()
+            .map(|(shape, values)| (shape.bytes().to_vec(), values))
+            .unwrap_or_default()
+    }
+
+    /// Sets `key`: replaces the value in place when present, appends otherwise.
+    pub fn insert(&mut self, key: &str, value: Value) {
+        match self.get_mut(key) {
+            Some(v) => *v = value,
+            None => self.push(key, value),
+        }
+    }
+
     /// Appends `key` without looking for it first (the caller knows it is new).
     pub fn push(&mut self, key: &str, value: Value) {
-        put_varint(&mut self.keys, key.len());
-        self.keys.extend_from_slice(key.as_bytes());
-        self.values.push(value);
+        let (mut keys, mut values) = self.take_parts();
+        put_varint(&mut keys, key.len());
+        keys.extend_from_slice(key.as_bytes());
+        values.push(value);
+        *self = Object::from_parts(&keys, values);
     }
 
     /// Replaces the value of the `i`-th member.
     pub fn set_at(&mut self, i: usize, value: Value) {
-        if let Some(v) = self.values.get_mut(i) {
+        if let Some(v) = self.values_slice_mut().get_mut(i) {
             *v = value;
         }
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let (i, start, end) = self.find(key)?;
-        self.keys.drain(start..end);
-        Some(self.values.remove(i))
+        let (i, start, end) = find_key(self.key_bytes(), key)?;
+        let (mut keys, mut values) = self.take_parts();
+        keys.drain(start..end);
+        let v = values.remove(i);
+        *self = Object::from_parts(&keys, values);
+        Some(v)
     }
 
     pub fn clear(&mut self) {
-        self.keys = Vec::new();
-        self.values = Vec::new();
+        *self = Object::new();
     }
 
-    /// Trims spare capacity (after parsing).
-    pub fn shrink(&mut self) {
-        self.keys.shrink_to_fit();
-        self.values.shrink_to_fit();
-    }
+    /// Kept for callers that trimmed spare capacity: an object never has any.
+    pub fn shrink(&mut self) {}
 
     /// The entries, moved out.
-    pub fn into_entries(self) -> Vec<(String, Value)> {
-        let keys: Vec<String> = self.keys().map(str::to_string).collect();
-        keys.into_iter().zip(self.values).collect()
+    pub fn into_entries(mut self) -> Vec<(String, Value)> {
+        let (keys, values) = self.take_parts();
+        let names: Vec<String> = Keys { buf: &keys, at: 0 }.map(str::to_string).collect();
+        names.into_iter().zip(values).collect()
     }
 
     pub fn heap_size(&self) -> usize {
-        self.keys.capacity()
-            + self.values.capacity() * std::mem::size_of::<Value>()
-            + self.values.iter().map(Value::heap_size).sum::<usize>()
+        match self.shape() {
+            Some(s) => {
+                size_class(object_layout(s.len()).size())
+                    + s.heap_share()
+                    + self.values().iter().map(Value::heap_size).sum::<usize>()
+            }
+            None => 0,
+        }
+    }
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        // Values and shape are dropped by the Vec and the Shape taken out.
+        drop(self.take_shape_and_values());
+    }
+}
+
+impl Object {
+    /// Detaches the allocation: its shape and its values, moved out; leaves the object empty.
+    fn take_shape_and_values(&mut self) -> Option<(Shape, Vec<Value>)> {
+        let p = self.ptr.take()?;
+        // SAFETY: `p` was the live allocation (now detached from self): read the shape and
+        // every value out exactly once, then free the memory without dropping anything.
+        unsafe {
+            let shape = p.as_ptr().read();
+            let n = shape.len();
+            let mut values = Vec::with_capacity(n);
+            std::ptr::copy_nonoverlapping(Self::values_ptr(p), values.as_mut_ptr(), n);
+            values.set_len(n);
+            alloc::dealloc(p.as_ptr().cast::<u8>(), object_layout(n));
+            Some((shape, values))
+        }
+    }
+}
+
+impl Clone for Object {
+    fn clone(&self) -> Object {
+        let Some(s) = self.shape() else {
+            return Object::new();
+        };
+        let n = s.len();
+        let layout = object_layout(n);
+        // SAFETY: as in `from_parts`: shape first, then n values written once each. A panic
+        // in a value's clone would leak the block, never free it half-written.
+        unsafe {
+            let p = alloc::alloc(layout);
+            let Some(p) = NonNull::new(p.cast::<Shape>()) else {
+                alloc::handle_alloc_error(layout)
+            };
+            let dst = Self::values_ptr(p);
+            for (i, v) in self.values().iter().enumerate() {
+                dst.add(i).write(v.clone());
+            }
+            p.as_ptr().write(s.clone());
+            Object { ptr: Some(p) }
+        }
+    }
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 

@@ -99,6 +99,9 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr, loc
     if let Err(e) = run(&server, &mut client, &socket).await {
         tracing::debug!("client {id} closed: {e}");
     }
+    if let Some(inbox) = &client.pushes {
+        server.pubsub.remove_client(&inbox.out);
+    }
     server.clients.remove(id);
 }
 
@@ -136,9 +139,21 @@ async fn wait_while_paused(server: &Server, handle: &ClientHandle, args: &[bytes
     }
 }
 
-async fn flush(stream: &Socket, out: &mut ReplyWriter, server: &Server) -> std::io::Result<()> {
+/// Writes the buffered replies. A client killed meanwhile (CLIENT KILL, or a subscriber
+/// past its output buffer limit that does not read) ends the write with an error.
+async fn flush(
+    stream: &Socket,
+    out: &mut ReplyWriter,
+    server: &Server,
+    handle: &ClientHandle,
+) -> std::io::Result<()> {
     if !out.buf.is_empty() {
-        stream.write_all(&out.buf).await?;
+        tokio::select! {
+            written = stream.write_all(&out.buf) => written?,
+            _ = handle.killed() => {
+                return Err(std::io::Error::other("killed while writing"));
+            }
+        }
         server
             .stats
             .net_output_bytes
@@ -296,23 +311,36 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                 Ok(Some(args)) => {
                     input.partial = 0;
                     if server.pause.until_ms.load(Ordering::Relaxed) != 0 {
-                        flush(stream, &mut out, server).await?;
+                        flush(stream, &mut out, server, &handle).await?;
                         if !wait_while_paused(server, &handle, &args).await {
                             return Ok(());
                         }
                         now_ms = server.keyspace.now_ms();
                     }
+                    // Messages queued before this command go out before its reply.
+                    if let Some(inbox) = client.pushes.as_mut() {
+                        if inbox.pending() {
+                            let n = inbox.drain_into(&mut out.buf);
+                            inbox.sent(n);
+                        }
+                    }
                     commands::dispatch(server, client, &mut out, &args, now_ms);
                     if let Some(action) = client.action.take() {
                         match action {
                             Action::Close => {
-                                flush(stream, &mut out, server).await?;
+                                flush(stream, &mut out, server, &handle).await?;
                                 return Ok(());
                             }
-                            Action::Shutdown(_save) => {
-                                flush(stream, &mut out, server).await?;
-                                server.request_shutdown();
-                                return Ok(());
+                            Action::Shutdown(save) => {
+                                let saved =
+                                    commands::family::persistence::shutdown_save(server, save);
+                                if let Err(e) = saved {
+                                    out.error(e.as_bytes());
+                                } else {
+                                    flush(stream, &mut out, server, &handle).await?;
+                                    server.request_shutdown();
+                                    return Ok(());
+                                }
                             }
                             Action::Sleep(ms) => {
                                 // The reply goes out after the sleep, as in Redis.
@@ -321,7 +349,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                             }
                             Action::Block(req) => {
                                 let rx = server.blocking.block(server, client, &args, &req);
-                                flush(stream, &mut out, server).await?;
+                                flush(stream, &mut out, server, &handle).await?;
                                 if !wait_blocked(
                                     server, client, stream, &mut input, &mut out, &req, rx,
                                 )
@@ -335,7 +363,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                         }
                     }
                     if out.buf.len() >= FLUSH_AT {
-                        flush(stream, &mut out, server).await?;
+                        flush(stream, &mut out, server, &handle).await?;
                     }
                 }
                 Ok(None) => {
@@ -347,12 +375,12 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                     text.extend_from_slice(&e.message());
                     server.stats.record_error("ERR");
                     out.error(&text);
-                    flush(stream, &mut out, server).await?;
+                    flush(stream, &mut out, server, &handle).await?;
                     return Ok(());
                 }
             }
         }
-        flush(stream, &mut out, server).await?;
+        flush(stream, &mut out, server, &handle).await?;
         handle
             .qbuf
             .store(input.buf.len() + input.partial, Ordering::Relaxed);
@@ -364,12 +392,23 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                 tokio::time::sleep(Duration::from_secs(timeout)).await
             }
         };
+        let pushes = async {
+            match client.pushes.as_mut() {
+                Some(inbox) => {
+                    let n = inbox.recv_into(&mut out.buf).await;
+                    inbox.sent(n);
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             read = input.read(server, &handle, stream, decoder.bytes_needed()) => {
                 if !read? {
                     return Ok(());
                 }
             }
+            // Pub/sub messages and MONITOR lines: written at the top of the loop.
+            _ = pushes => {}
             _ = handle.killed() => return Ok(()),
             _ = idle => return Ok(()),
         }

@@ -1,4 +1,5 @@
-//! Periodic work (Redis's serverCron): the active expire cycle and statistics sampling,
+//! Periodic work (Redis's serverCron): the active expire cycle, statistics sampling and
+//! save points,
 //! `hz` times per second.
 
 use std::sync::atomic::Ordering;
@@ -21,5 +22,9 @@ pub async fn run(server: Arc<Server>) {
         server.stats.sample_ops(server.keyspace.now_ms());
         // Keeps INFO's used_memory_peak up to date between INFO calls.
         commands::family::info::used_memory(&server);
+        // Save points (`save 3600 1 ...`): a snapshot when one is reached.
+        let s = server.clone();
+        let _ = tokio::task::spawn_blocking(move || commands::family::persistence::save_if_due(&s))
+            .await;
     }
 }

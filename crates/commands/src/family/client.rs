@@ -131,6 +131,13 @@ pub fn client_line(server: &Server, c: &ClientHandle) -> String {
     let age = now.saturating_sub(c.created_ms) / 1000;
     let idle = now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
     let mut flags = String::new();
+    if server.pubsub.is_monitor(c.id) {
+        flags.push('O');
+    }
+    let (sub, psub, ssub) = server.pubsub.counts_of(c.id);
+    if sub + psub + ssub > 0 {
+        flags.push('P');
+    }
     if server.blocking.is_blocked(c.id) {
         flags.push('b');
     }
@@ -152,7 +159,7 @@ pub fn client_line(server: &Server, c: &ClientHandle) -> String {
     let omem = c.omem.load(Ordering::Relaxed);
     let opt = |m: &parking_lot::Mutex<Option<String>>| m.lock().clone().unwrap_or_default();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi=-1 watch=0 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -170,15 +177,23 @@ pub fn client_line(server: &Server, c: &ClientHandle) -> String {
 /// The size of a connection's read buffer (the connection loop reads 16 KiB at a time).
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Client types of CLIENT LIST/KILL TYPE; every Cinnabar client is `normal`.
-fn type_is_normal(arg: &[u8]) -> Result<bool, CmdError> {
+/// Client types of CLIENT LIST/KILL TYPE (Redis's `getClientType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    /// Replicas and masters: no Cinnabar client is one yet.
+    Replication,
+    /// A client with a channel, pattern or shard-channel subscription.
+    Pubsub,
+}
+
+fn parse_client_type(arg: &[u8]) -> Result<ClientType, CmdError> {
     if is(arg, "normal") {
-        Ok(true)
-    } else if ["master", "slave", "replica", "pubsub"]
-        .iter()
-        .any(|t| is(arg, t))
-    {
-        Ok(false)
+        Ok(ClientType::Normal)
+    } else if is(arg, "pubsub") {
+        Ok(ClientType::Pubsub)
+    } else if ["master", "slave", "replica"].iter().any(|t| is(arg, t)) {
+        Ok(ClientType::Replication)
     } else {
         Err(CmdError::err(format_args!(
             "Unknown client type '{}'",
@@ -187,12 +202,21 @@ fn type_is_normal(arg: &[u8]) -> Result<bool, CmdError> {
     }
 }
 
+/// A client's type; MONITOR clients count as normal, as in Redis.
+fn client_type(server: &Server, c: &ClientHandle) -> ClientType {
+    let (sub, psub, ssub) = server.pubsub.counts_of(c.id);
+    if sub + psub + ssub > 0 {
+        ClientType::Pubsub
+    } else {
+        ClientType::Normal
+    }
+}
+
 fn list(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut clients = cx.server.clients.all();
     if args.len() == 4 && is(&args[2], "type") {
-        if !type_is_normal(&args[3])? {
-            clients.clear();
-        }
+        let want = parse_client_type(&args[3])?;
+        clients.retain(|c| client_type(cx.server, c) == want);
     } else if args.len() > 3 && is(&args[2], "id") {
         let mut ids = Vec::new();
         for a in &args[3..] {
@@ -228,7 +252,7 @@ fn info(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 #[derive(Default)]
 struct KillFilter {
     id: Option<u64>,
-    normal: Option<bool>,
+    kind: Option<ClientType>,
     addr: Option<String>,
     laddr: Option<String>,
     user: Option<String>,
@@ -268,7 +292,7 @@ fn kill(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 _ => return Err(CmdError::new("ERR client-id should be greater than 0")),
             }
         } else if is(opt, "type") {
-            f.normal = Some(type_is_normal(value)?);
+            f.kind = Some(parse_client_type(value)?);
         } else if is(opt, "addr") {
             f.addr = Some(text(value));
         } else if is(opt, "laddr") {
@@ -303,7 +327,7 @@ fn kill(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut killed = 0;
     for c in cx.server.clients.all() {
         let hit = f.id.is_none_or(|id| c.id == id)
-            && f.normal != Some(false)
+            && f.kind.is_none_or(|k| client_type(cx.server, &c) == k)
             && f.addr.as_ref().is_none_or(|a| *a == c.addr)
             && f.laddr.as_ref().is_none_or(|a| *a == c.laddr)
             && f.maxage

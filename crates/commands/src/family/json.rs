@@ -720,30 +720,36 @@ fn json_type(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let p = path_arg(args, 2)?;
     let key = &args[1];
     let mut k = cx.store.lock(key);
-    let Some(pos) = find_json(&mut k, key, true)? else {
-        cx.out.null();
-        return Ok(());
-    };
-    let doc = doc_at(&k, pos)?;
-    let matches = path::select(&doc.root, &p.compile()?, false);
-    let resp3 = is_resp3(cx.out);
-    if p.legacy {
-        match matches.first() {
-            Some(m) => {
-                if resp3 {
-                    cx.out.array(1);
-                }
-                cx.out.bulk(m.node.kind().name().as_bytes());
+    // None: a missing key or legacy match (null); Some: the matches' type names.
+    let names: Option<Vec<&'static str>> = match find_json(&mut k, key, true)? {
+        None => None,
+        Some(pos) => {
+            let doc = doc_at(&k, pos)?;
+            let matches = path::select(&doc.root, &p.compile()?, false);
+            let names: Vec<&'static str> = matches.iter().map(|m| m.node.kind().name()).collect();
+            if p.legacy && names.is_empty() {
+                None
+            } else {
+                Some(names)
             }
+        }
+    };
+    // RedisJSON wraps every JSON.TYPE reply, nulls included, in a one-element array under
+    // RESP3 (checked after the legacy/`$` branches).
+    if is_resp3(cx.out) {
+        cx.out.array(1);
+    }
+    match names {
+        None => cx.out.null(),
+        Some(names) if p.legacy => match names.first() {
+            Some(n) => cx.out.bulk(n.as_bytes()),
             None => cx.out.null(),
-        }
-    } else {
-        if resp3 {
-            cx.out.array(1);
-        }
-        cx.out.array(matches.len());
-        for m in &matches {
-            cx.out.bulk(m.node.kind().name().as_bytes());
+        },
+        Some(names) => {
+            cx.out.array(names.len());
+            for n in names {
+                cx.out.bulk(n.as_bytes());
+            }
         }
     }
     Ok(())
@@ -973,10 +979,8 @@ fn num_generic(cx: &mut Ctx<'_>, args: &[Bytes], op: NumOp, event: Event) -> Cmd
     if last.is_some() {
         k.op.emit(key, event);
     }
-    if p.legacy {
-        let n = last.ok_or_else(|| path_missing_or(&p.fixed, "does not contains a number"))?;
-        cx.out.bulk(ser::to_string(n.node()).as_bytes());
-    } else if is_resp3(cx.out) {
+    // RedisJSON checks RESP3 first: then legacy paths too reply one element per match.
+    if is_resp3(cx.out) {
         cx.out.array(res.len());
         for r in &res {
             match r {
@@ -985,6 +989,9 @@ fn num_generic(cx: &mut Ctx<'_>, args: &[Bytes], op: NumOp, event: Event) -> Cmd
                 None => cx.out.null(),
             }
         }
+    } else if p.legacy {
+        let n = last.ok_or_else(|| path_missing_or(&p.fixed, "does not contains a number"))?;
+        cx.out.bulk(ser::to_string(n.node()).as_bytes());
     } else {
         let nodes: Vec<JValue> = res.into_iter().map(|r| r.unwrap_or(JValue::Null)).collect();
         let mut w = Writer::new(Format::default());
