@@ -69,6 +69,9 @@ pub fn run_nested(
     };
     let result = (spec.handler)(&mut cx, args);
     drop(cx);
+    if server.pubsub.monitoring() {
+        crate::family::pubsub::feed_monitors(server, client, id, args, false);
+    }
     let stat = &server.stats.cmd[id];
     stat.calls.fetch_add(1, Ordering::Relaxed);
     stat.usec

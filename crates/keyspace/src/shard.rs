@@ -182,8 +182,17 @@ impl Shard {
         self.slots[pos].lru = cx.lru_clock();
     }
 
-    /// Inserts a key known to be absent; returns its position.
+    /// Inserts a key known to be absent and announces it (`new`, as Redis's dbAdd); returns
+    /// its position.
     pub fn insert(&mut self, cx: &OpCtx<'_>, hash: u64, key: &[u8], value: Value) -> usize {
+        let pos = self.insert_quiet(cx, hash, key, value);
+        cx.emit(key, event::NEW);
+        pos
+    }
+
+    /// Inserts a key known to be absent without announcing it (loading a snapshot, which is
+    /// not a change); returns its position.
+    pub fn insert_quiet(&mut self, cx: &OpCtx<'_>, hash: u64, key: &[u8], value: Value) -> usize {
         debug_assert!(self.find(hash, key).is_none());
         let pos = self.slots.len();
         debug_assert!(pos < u32::MAX as usize);

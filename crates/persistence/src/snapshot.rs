@@ -108,7 +108,7 @@ pub fn load_bytes(ks: &Keyspace, bytes: &[u8], opts: &LoadOptions) -> Result<Sum
                 item.db
             ));
         }
-        let pos = shard.insert(&cx, hash, &item.key, item.value);
+        let pos = shard.insert_quiet(&cx, hash, &item.key, item.value);
         if item.expire_ms.is_some() {
             shard.set_expire(pos, item.expire_ms);
         }

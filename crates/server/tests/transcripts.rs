@@ -85,15 +85,30 @@ fn double_text(d: f64) -> String {
 
 /// Renders a reply in the notation.
 fn render(f: &Frame) -> String {
+    render_at(f, true)
+}
+
+/// A simple string or error inside an aggregate is quoted when its text would end early
+/// (`+"a, b"`).
+fn render_line(sigil: char, text: &[u8], top: bool) -> String {
+    if top || !text.iter().any(|c| matches!(c, b',' | b']' | b'}' | b'"')) {
+        format!("{sigil}{}", String::from_utf8_lossy(text))
+    } else {
+        format!("{sigil}{}", escape(text))
+    }
+}
+
+fn render_at(f: &Frame, top: bool) -> String {
+    let inner = |f: &Frame| render_at(f, false);
     let list = |open: &str, items: &[Frame]| {
         format!(
             "{open}{}]",
-            items.iter().map(render).collect::<Vec<_>>().join(", ")
+            items.iter().map(inner).collect::<Vec<_>>().join(", ")
         )
     };
     match f {
-        Frame::Simple(s) => format!("+{}", String::from_utf8_lossy(s)),
-        Frame::Error(s) | Frame::BlobError(s) => format!("-{}", String::from_utf8_lossy(s)),
+        Frame::Simple(s) => render_line('+', s, top),
+        Frame::Error(s) | Frame::BlobError(s) => render_line('-', s, top),
         Frame::Integer(i) => format!(":{i}"),
         Frame::Bulk(b) => escape(b),
         Frame::Null | Frame::NullBulk | Frame::NullArray => "(nil)".into(),
@@ -103,7 +118,7 @@ fn render(f: &Frame) -> String {
         Frame::Map(m) | Frame::Attribute(m) => format!(
             "{{{}}}",
             m.iter()
-                .map(|(k, v)| format!("{}: {}", render(k), render(v)))
+                .map(|(k, v)| format!("{}: {}", inner(k), inner(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -175,6 +190,15 @@ impl Parser<'_> {
         };
         self.i += 1;
         Ok(match c {
+            b'+' | b'-' if !top && self.s.get(self.i) == Some(&b'"') => {
+                self.i += 1;
+                let text = String::from_utf8_lossy(&self.quoted()?).into_owned();
+                if c == b'+' {
+                    Expect::Simple(text)
+                } else {
+                    Expect::Error(text)
+                }
+            }
             b'+' => Expect::Simple(self.until_delim(top)),
             b'-' => Expect::Error(self.until_delim(top)),
             b':' => Expect::Int(
@@ -230,7 +254,15 @@ impl Parser<'_> {
                 }
                 Expect::Map(pairs)
             }
-            b'"' => {
+            b'"' => Expect::Bulk(self.quoted()?),
+            other => return Err(format!("unexpected '{}'", other as char)),
+        })
+    }
+
+    /// A quoted string's bytes; the opening quote is already consumed.
+    fn quoted(&mut self) -> Result<Vec<u8>, String> {
+        {
+            {
                 let mut out = Vec::new();
                 loop {
                     let Some(&c) = self.s.get(self.i) else {
@@ -258,10 +290,9 @@ impl Parser<'_> {
                         other => out.push(other),
                     }
                 }
-                Expect::Bulk(out)
+                Ok(out)
             }
-            other => return Err(format!("unexpected '{}'", other as char)),
-        })
+        }
     }
 }
 

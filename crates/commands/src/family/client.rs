@@ -156,10 +156,12 @@ pub fn client_line(server: &Server, c: &ClientHandle) -> String {
         id => reg.full_name(id as usize).to_string(),
     };
     let qbuf = c.qbuf.load(Ordering::Relaxed);
+    let multi = c.multi.load(Ordering::Relaxed);
+    let watch = c.watched.load(Ordering::Relaxed);
     let omem = c.omem.load(Ordering::Relaxed);
     let opt = |m: &parking_lot::Mutex<Option<String>>| m.lock().clone().unwrap_or_default();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi=-1 watch=0 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={multi} watch={watch} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,

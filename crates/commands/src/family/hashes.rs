@@ -962,6 +962,7 @@ mod tests {
                 "HDEL h c n x",
             ]),
             [
+                "new:h",
                 "hset:h",
                 "hset:h",
                 "hincrby:h",
@@ -986,6 +987,7 @@ mod tests {
                 "HEXPIRE h 0 FIELDS 1 d",
             ]),
             [
+                "new:h",
                 "hset:h",
                 "hexpire:h",
                 "hpersist:h",
@@ -993,6 +995,7 @@ mod tests {
                 "hexpire:h",
                 "hexpired:h",
                 "del:h",
+                "new:h",
                 "hset:h",
                 "del:h",
             ]

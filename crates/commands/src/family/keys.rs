@@ -561,7 +561,6 @@ fn rename_generic(cx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     let d = locked.shard(ds);
     let pos = d.insert(&op, dh, dst, value);
     d.set_expire(pos, expire);
-    op.emit(dst, event::NEW);
     op.emit(src, event::RENAME_FROM);
     op.emit(dst, event::RENAME_TO);
     if nx {
@@ -624,7 +623,6 @@ fn copy(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let pos = d.insert(&dop, dh, dst, value);
     d.set_expire(pos, expire);
-    dop.emit(dst, event::NEW);
     dop.emit(dst, event::COPY_TO);
     cx.out.int(1);
     Ok(())
@@ -657,7 +655,6 @@ fn move_(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let d = pair.b();
     let pos = d.insert(&dop, hash, key, value);
     d.set_expire(pos, expire);
-    dop.emit(key, event::NEW);
     sop.emit(key, event::MOVE_FROM);
     dop.emit(key, event::MOVE_TO);
     cx.out.int(1);

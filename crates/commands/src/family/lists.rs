@@ -268,7 +268,6 @@ fn push_generic(cx: &mut Ctx<'_>, args: &[Bytes], end: End, xx: bool) -> CmdResu
             let pos = k
                 .shard
                 .insert(&k.op, k.hash, key, Value::List(Box::default()));
-            k.op.emit(key, event::NEW);
             pos
         }
     };
@@ -499,7 +498,6 @@ fn move_generic(
         Some(p) => p,
         None => {
             let p = dshard.insert(&op, dh, dst, Value::List(Box::default()));
-            op.emit(dst, event::NEW);
             p
         }
     };

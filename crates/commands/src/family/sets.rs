@@ -159,7 +159,6 @@ fn sadd(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let pos = k
                 .shard
                 .insert(&k.op, k.hash, key, Value::Set(Box::new(set)));
-            k.op.emit(key, event::NEW);
             pos
         }
     };
@@ -438,7 +437,6 @@ fn smove(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         None => {
             let set = Set::with_first(member, 1, &lim);
             let p = d.insert(&op, dh, dst, Value::Set(Box::new(set)));
-            op.emit(dst, event::NEW);
             p
         }
     };
@@ -519,10 +517,7 @@ impl<'a> Many<'a> {
             }
             return 0;
         }
-        let (_, old) = shard.upsert(op, h, dst, Value::Set(Box::new(result)), false);
-        if old.is_none() {
-            op.emit(dst, event::NEW);
-        }
+        shard.upsert(op, h, dst, Value::Set(Box::new(result)), false);
         op.emit(dst, ev);
         n
     }

@@ -440,10 +440,7 @@ fn store_list(
     }
     let limits = *cx.server.config.limits.read();
     let list = List::from_items(&items, limits.list_max_listpack_size);
-    let (_, old) = s.upsert(op, h, dst, Value::List(Box::new(list)), false);
-    if old.is_none() {
-        op.emit(dst, event::NEW);
-    }
+    s.upsert(op, h, dst, Value::List(Box::new(list)), false);
     op.emit(dst, SORTSTORE);
     Ok(())
 }

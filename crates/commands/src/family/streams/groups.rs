@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use keyspace::types::stream::{Group, StreamId, INVALID_ENTRIES_READ};
-use keyspace::{event, Value};
+use keyspace::Value;
 
 use super::{
     as_stream, as_stream_mut, now, parse_interval, parse_strict_id, reply_entry, reply_id,
@@ -131,7 +131,6 @@ pub(crate) fn xgroup_create(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let p = k
                 .shard
                 .insert(&op, hash, key, Value::Stream(Box::default()));
-            k.op.emit(key, event::NEW);
             p
         }
     };

@@ -9,7 +9,7 @@ mod read;
 
 use bytes::Bytes;
 use keyspace::types::stream::{Fields, Stream, StreamId, Trim, MAX_ENTRY_BYTES, NODE_MAX_ENTRIES};
-use keyspace::{class, event, Event, Value};
+use keyspace::{class, Event, Value};
 use protocol::ReplyWriter;
 
 use crate::args::{is, parse_i64};
@@ -362,7 +362,6 @@ fn xadd(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let p = k
                 .shard
                 .insert(&op, hash, key, Value::Stream(Box::default()));
-            k.op.emit(key, event::NEW);
             p
         }
     };
