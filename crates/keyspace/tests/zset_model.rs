@@ -148,7 +148,7 @@ proptest! {
     }
 
     #[test]
-    fn large_sets_keep_ranks(n in 200usize..1500, seed in any::<u64>()) {
+    fn large_sets_keep_ranks(n in 400usize..1500, seed in any::<u64>()) {
         let limits = Limits::default();
         let mut z = ZSet::new();
         let mut model = BTreeMap::new();
