@@ -140,6 +140,9 @@ pub struct Client {
     /// The outbound queue of pub/sub messages and MONITOR lines, once the client has
     /// subscribed or monitored.
     pub pushes: Option<crate::pubsub::Inbox>,
+    /// Client-side-caching state (CLIENT TRACKING), also present for clients with a push
+    /// queue so they can be redirect targets; dropping it unregisters the client.
+    pub tracking: Option<Box<crate::tracking::ClientTracking>>,
 }
 
 impl Client {
@@ -159,6 +162,7 @@ impl Client {
             watching: None,
             deny_blocking: None,
             pushes: None,
+            tracking: None,
         }
     }
 

@@ -216,6 +216,15 @@ pub static PARAMS: &[Param] = &[
     },
     p("repl-backlog-size", Kind::Memory, "1048576", true),
     p("latency-tracking", Kind::Bool, "yes", true),
+    p(
+        "tracking-table-max-keys",
+        Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        "1000000",
+        true,
+    ),
     p("io-threads", Kind::Int { min: 1, max: 128 }, "1", false),
     p(
         "supervised",
@@ -389,6 +398,9 @@ pub struct Config {
     pub pubsub_hot: std::sync::Arc<crate::pubsub::HotConfig>,
     /// Encoding thresholds of small collections (`hash-max-listpack-entries`, ...).
     pub limits: RwLock<keyspace::types::Limits>,
+    /// `slowlog-log-slower-than` (µs, negative: off) and `slowlog-max-len`, read per command.
+    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    pub slowlog_max_len: AtomicU64,
 }
 
 impl Config {
@@ -409,6 +421,8 @@ impl Config {
             query_buffer_limit: AtomicU64::new(0),
             pubsub_hot: Default::default(),
             limits: RwLock::new(keyspace::types::Limits::default()),
+            slowlog_slower_than: Default::default(),
+            slowlog_max_len: AtomicU64::new(0),
         };
         c.refresh_hot();
         c
@@ -634,6 +648,14 @@ impl Config {
         self.proto_max_bulk_len
             .store(num("proto-max-bulk-len"), Ordering::Relaxed);
         self.timeout.store(num("timeout"), Ordering::Relaxed);
+        self.slowlog_slower_than.store(
+            v.get("slowlog-log-slower-than")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(10000),
+            Ordering::Relaxed,
+        );
+        self.slowlog_max_len
+            .store(num("slowlog-max-len"), Ordering::Relaxed);
         self.query_buffer_limit
             .store(num("client-query-buffer-limit"), Ordering::Relaxed);
         self.pubsub_hot.refresh(

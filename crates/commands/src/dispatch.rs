@@ -80,6 +80,8 @@ impl Drop for Nesting {
 /// once at its end.
 pub fn after_command(server: &Server) {
     server.blocking.serve(server);
+    // BCAST invalidations collected during the command (one atomic load when none).
+    server.tracking.flush();
 }
 
 fn reject(server: &Server, out: &mut ReplyWriter, id: Option<usize>, err: CmdError) {
@@ -151,6 +153,11 @@ pub(crate) fn run(
         return reject(server, out, Some(id), errors::NOAUTH);
     }
     client.handle.last_cmd.store(id as u32, Ordering::Relaxed);
+    // While a script runs: wait for it or answer BUSY; SCRIPT/FUNCTION KILL answered here.
+    // The gate is held until the world lock is, so no command waits behind a script.
+    let Some(gate) = crate::family::scripting::busy_gate(server, out, id, args) else {
+        return;
+    };
 
     // The TSC-based clock: command timing for INFO commandstats must not cost a system clock
     // read per command.
@@ -161,6 +168,12 @@ pub(crate) fn run(
     } else {
         keyspace.shared()
     };
+    drop(gate);
+    // Client-side caching: the writer NOLOOP skips, and the keys a tracking client reads.
+    let _running = crate::tracking::Running::enter(client.id);
+    if client.tracking.is_some() {
+        server.tracking.before_command(server, client, id, args);
+    }
     let db = client.db;
     let mut cx = Ctx {
         store: Store {
@@ -179,6 +192,10 @@ pub(crate) fn run(
     }
     let result = (spec.handler)(&mut cx, args);
     drop(cx);
+    if client.pushes.is_some() && client.tracking.is_none() {
+        // A client with a push queue may be a redirect target of tracking clients.
+        server.tracking.register_outbound(client);
+    }
     if monitoring {
         crate::family::pubsub::feed_monitors(server, client, id, args, false);
     }
@@ -187,8 +204,11 @@ pub(crate) fn run(
     if !matches!(client.action, Some(Action::Block(_))) {
         stat.calls.fetch_add(1, Ordering::Relaxed);
     }
-    stat.usec
-        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let usec = start.elapsed().as_micros() as u64;
+    stat.usec.fetch_add(usec, Ordering::Relaxed);
+    if !spec.has(flag::SKIP_SLOWLOG) && !matches!(client.action, Some(Action::Block(_))) {
+        server.slowlog_record(args, usec, &client.handle);
+    }
     if let Err(e) = result {
         stat.failed.fetch_add(1, Ordering::Relaxed);
         server.stats.record_error(e.code());

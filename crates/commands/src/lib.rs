@@ -32,6 +32,7 @@ pub mod pubsub;
 pub mod registry;
 pub mod server;
 pub mod spec;
+pub mod tracking;
 pub mod watch;
 
 pub use client::{Action, Client, ClientHandle};

@@ -164,6 +164,12 @@ impl Outbound {
         self.counts.iter().any(|c| c.load(Ordering::Relaxed) > 0)
     }
 
+    /// Queues a pre-encoded push frame (client-side-caching invalidations), under the same
+    /// output buffer limits as pub/sub messages.
+    pub fn push(&self, frame: Bytes, hot: &HotConfig) {
+        self.send(frame, hot);
+    }
+
     /// Queues a frame, or disconnects the client when its output passes its limits.
     fn send(&self, frame: Bytes, hot: &HotConfig) {
         if self.handle.is_killed() {

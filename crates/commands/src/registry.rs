@@ -32,6 +32,8 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         family::json::COMMANDS,
         family::transactions::COMMANDS,
         family::pubsub::COMMANDS,
+        family::scripting::COMMANDS,
+        family::functions::COMMANDS,
         family::persistence::COMMANDS,
     ]
     .into_iter()

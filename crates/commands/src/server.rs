@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use keyspace::{Keyspace, KeyspaceConfig, SystemClock};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -213,6 +215,8 @@ pub struct Server {
     pub watches: Arc<watch::WatchRegistry>,
     /// Channel, pattern and shard-channel subscriptions and MONITOR clients.
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// Client-side caching: the tracking table and tracking clients, fed by the change feed.
+    pub tracking: Arc<crate::tracking::Tracking>,
     pub started: Instant,
     pub run_id: String,
     /// Replication id (INFO replication master_replid).
@@ -228,6 +232,80 @@ pub struct Server {
     /// TCP port actually bound (for INFO when started on port 0).
     pub bound_port: AtomicU64,
     pub executable: String,
+    /// SLOWLOG entries, newest first.
+    pub slowlog: Mutex<SlowLog>,
+}
+
+/// One SLOWLOG entry: the command's arguments (at most 32, each at most 128 bytes, as
+/// Redis trims them), when it ran and for how long.
+pub struct SlowEntry {
+    pub id: u64,
+    pub time_s: u64,
+    pub usec: u64,
+    pub args: Vec<Bytes>,
+    pub addr: String,
+    pub name: String,
+}
+
+#[derive(Default)]
+pub struct SlowLog {
+    pub entries: std::collections::VecDeque<SlowEntry>,
+    pub next_id: u64,
+}
+
+/// Most arguments and bytes per argument a SLOWLOG entry keeps (Redis's limits).
+const SLOWLOG_MAX_ARGC: usize = 32;
+const SLOWLOG_MAX_STRING: usize = 128;
+
+impl Server {
+    /// Logs a command that ran for `usec` µs when it is at least `slowlog-log-slower-than`.
+    pub fn slowlog_record(&self, args: &[Bytes], usec: u64, client: &ClientHandle) {
+        let limit = self.config.slowlog_slower_than.load(Ordering::Relaxed);
+        if limit < 0 || usec < limit as u64 {
+            return;
+        }
+        let redact_from = if args[0].eq_ignore_ascii_case(b"auth") {
+            1
+        } else {
+            args.len()
+        };
+        let kept = args.len().min(SLOWLOG_MAX_ARGC);
+        let mut out = Vec::with_capacity(kept);
+        for (i, a) in args[..kept].iter().enumerate() {
+            if i + 1 == SLOWLOG_MAX_ARGC && args.len() > SLOWLOG_MAX_ARGC {
+                let more = args.len() - SLOWLOG_MAX_ARGC + 1;
+                out.push(Bytes::from(format!("... ({more} more arguments)")));
+            } else if i >= redact_from {
+                out.push(Bytes::from_static(b"(redacted)"));
+            } else if a.len() > SLOWLOG_MAX_STRING {
+                let mut s = a[..SLOWLOG_MAX_STRING].to_vec();
+                s.extend_from_slice(
+                    format!("... ({} more bytes)", a.len() - SLOWLOG_MAX_STRING).as_bytes(),
+                );
+                out.push(Bytes::from(s));
+            } else {
+                out.push(a.clone());
+            }
+        }
+        let time_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let max = self.config.slowlog_max_len.load(Ordering::Relaxed) as usize;
+        let name = client.name.lock().clone().unwrap_or_default();
+        let mut log = self.slowlog.lock();
+        let id = log.next_id;
+        log.next_id += 1;
+        log.entries.push_front(SlowEntry {
+            id,
+            time_s,
+            usec,
+            args: out,
+            addr: client.addr.clone(),
+            name,
+        });
+        log.entries.truncate(max);
+    }
 }
 
 impl Server {
@@ -264,11 +342,14 @@ impl Server {
         keyspace
             .feed
             .subscribe(Arc::new(crate::notify::Notifier::new(pubsub.clone())));
+        let tracking = Arc::new(crate::tracking::Tracking::new(config.pubsub_hot.clone()));
+        keyspace.feed.subscribe(tracking.clone());
         Arc::new(Server {
             keyspace,
             blocking,
             watches,
             pubsub,
+            tracking,
             config,
             clients: Clients::default(),
             stats: Stats::new(registry().len()),
@@ -285,6 +366,7 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            slowlog: Mutex::new(SlowLog::default()),
         })
     }
 

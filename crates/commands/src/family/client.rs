@@ -59,6 +59,16 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     command!("getredir", 2, CONN, Keys::NONE, getredir,
         acl: &["connection"], group: "connection", since: "6.0.0", complexity: "O(1)",
         summary: "Returns the client ID to which the connection's tracking notifications are redirected."),
+    command!("tracking", -3, CONN, Keys::NONE, tracking,
+        acl: &["connection"], group: "connection", since: "6.0.0",
+        complexity: "O(1). Some options may introduce additional complexity.",
+        summary: "Controls server-assisted client-side caching for the connection."),
+    command!("caching", 3, CONN, Keys::NONE, caching,
+        acl: &["connection"], group: "connection", since: "6.0.0", complexity: "O(1)",
+        summary: "Instructs the server whether to track the keys in the next request."),
+    command!("trackinginfo", 2, CONN, Keys::NONE, trackinginfo,
+        acl: &["connection"], group: "connection", since: "6.2.0", complexity: "O(1)",
+        summary: "Returns information about server-assisted client-side caching for the connection."),
     command!("reply", 3, CONN, Keys::NONE, reply,
         acl: &["connection"], group: "connection", since: "3.2.0", complexity: "O(1)",
         summary: "Instructs the server whether to reply to commands."),
@@ -405,8 +415,195 @@ fn unblock(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+// ---- Client-side caching: TRACKING, CACHING, GETREDIR, TRACKINGINFO (crate::tracking) ----
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP],
+/// with Redis's order of checks and texts.
+fn tracking(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    use crate::tracking::{mode, Options};
+    let mut opts = Options {
+        mode: 0,
+        redirect: 0,
+        prefixes: Vec::new(),
+    };
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        let a = &args[j];
+        if is(a, "redirect") && more {
+            j += 1;
+            if opts.redirect != 0 {
+                return Err(CmdError::new(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = parse_i64(&args[j])?;
+            // Required to exist now, even if it may disconnect later (as Redis).
+            match u64::try_from(id)
+                .ok()
+                .filter(|&id| cx.server.clients.get(id).is_some())
+            {
+                Some(id) => opts.redirect = id,
+                None => {
+                    return Err(CmdError::new(
+                        "ERR The client ID you want redirect to does not exist",
+                    ))
+                }
+            }
+        } else if is(a, "bcast") {
+            opts.mode |= mode::BCAST;
+        } else if is(a, "optin") {
+            opts.mode |= mode::OPTIN;
+        } else if is(a, "optout") {
+            opts.mode |= mode::OPTOUT;
+        } else if is(a, "noloop") {
+            opts.mode |= mode::NOLOOP;
+        } else if is(a, "prefix") && more {
+            j += 1;
+            opts.prefixes.push(args[j].clone());
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        j += 1;
+    }
+    let shared = cx.server.tracking.clone();
+    if is(&args[2], "off") {
+        shared.disable(cx.client);
+        cx.out.ok();
+        return Ok(());
+    }
+    if !is(&args[2], "on") {
+        return Err(errors::SYNTAX);
+    }
+    if opts.mode & mode::BCAST == 0 && !opts.prefixes.is_empty() {
+        return Err(CmdError::new(
+            "ERR PREFIX option requires BCAST mode to be enabled",
+        ));
+    }
+    let current = cx
+        .client
+        .tracking
+        .as_ref()
+        .filter(|t| t.is_on())
+        .map(|t| t.mode());
+    if let Some(cur) = current {
+        if (cur & mode::BCAST) != (opts.mode & mode::BCAST) {
+            return Err(CmdError::new("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+        }
+    }
+    if opts.mode & mode::BCAST != 0 && opts.mode & (mode::OPTIN | mode::OPTOUT) != 0 {
+        return Err(CmdError::new(
+            "ERR OPTIN and OPTOUT are not compatible with BCAST",
+        ));
+    }
+    if opts.mode & mode::OPTIN != 0 && opts.mode & mode::OPTOUT != 0 {
+        return Err(CmdError::new(
+            "ERR You can't specify both OPTIN mode and OPTOUT mode",
+        ));
+    }
+    let cur = current.unwrap_or(0);
+    if (opts.mode & mode::OPTIN != 0 && cur & mode::OPTOUT != 0)
+        || (opts.mode & mode::OPTOUT != 0 && cur & mode::OPTIN != 0)
+    {
+        return Err(CmdError::new("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    if opts.mode & mode::BCAST != 0 {
+        // Redis's checkPrefixCollisionsOrReply: no prefix may be a prefix of another.
+        let held = shared.prefixes_of(cx.client.id);
+        let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+        for (i, p) in opts.prefixes.iter().enumerate() {
+            if let Some(h) = held.iter().find(|h| overlap(p, h)) {
+                return Err(CmdError::err(format_args!(
+                    "Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                    text(p),
+                    text(h)
+                )));
+            }
+            if let Some(o) = opts.prefixes[i + 1..].iter().find(|o| overlap(p, o)) {
+                return Err(CmdError::err(format_args!(
+                    "Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                    text(p),
+                    text(o)
+                )));
+            }
+        }
+    }
+    shared.enable(cx.client, opts);
+    cx.out.ok();
+    Ok(())
+}
+
+fn caching(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    use crate::tracking::mode;
+    let Some(state) = cx.client.tracking.as_mut().filter(|t| t.is_on()) else {
+        return Err(CmdError::new("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
+    };
+    let m = state.mode();
+    if is(&args[2], "yes") {
+        if m & mode::OPTIN == 0 {
+            return Err(CmdError::new(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if is(&args[2], "no") {
+        if m & mode::OPTOUT == 0 {
+            return Err(CmdError::new(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(errors::SYNTAX);
+    }
+    state.caching = true;
+    cx.out.ok();
+    Ok(())
+}
+
 fn getredir(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    cx.out.int(-1);
+    let info = cx.server.tracking.info(cx.client);
+    cx.out.int(info.redirect);
+    Ok(())
+}
+
+fn trackinginfo(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    use crate::tracking::mode;
+    let info = cx.server.tracking.info(cx.client);
+    let mut flags: Vec<&[u8]> = vec![if info.on { b"on" } else { b"off" }];
+    let m = info.mode;
+    if m & mode::BCAST != 0 {
+        flags.push(b"bcast");
+    }
+    if m & mode::OPTIN != 0 {
+        flags.push(b"optin");
+        if info.caching {
+            flags.push(b"caching-yes");
+        }
+    }
+    if m & mode::OPTOUT != 0 {
+        flags.push(b"optout");
+        if info.caching {
+            flags.push(b"caching-no");
+        }
+    }
+    if m & mode::NOLOOP != 0 {
+        flags.push(b"noloop");
+    }
+    if m & mode::BROKEN_REDIR != 0 {
+        flags.push(b"broken_redirect");
+    }
+    cx.out.map(3);
+    cx.out.bulk(b"flags");
+    cx.out.set(flags.len());
+    for f in flags {
+        cx.out.bulk(f);
+    }
+    cx.out.bulk(b"redirect");
+    cx.out.int(info.redirect);
+    cx.out.bulk(b"prefixes");
+    cx.out.array(info.prefixes.len());
+    for p in &info.prefixes {
+        cx.out.bulk(p);
+    }
     Ok(())
 }
 

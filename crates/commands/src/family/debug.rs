@@ -1,5 +1,5 @@
 //! Introspection: DEBUG (SLEEP and HELP; Redis's reply for the rest) and MEMORY (USAGE,
-//! STATS, DOCTOR, HELP).
+//! STATS, MALLOC-STATS, DOCTOR, HELP).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -23,6 +23,10 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     command!("stats", 2, 0, Keys::NONE, stats,
         acl: &[], group: "server", since: "4.0.0", complexity: "O(1)",
         summary: "Returns details about memory usage."),
+    command!("malloc-stats", 2, 0, Keys::NONE, malloc_stats,
+        acl: &[], group: "server", since: "4.0.0",
+        complexity: "Depends on how much memory is allocated, could be slow",
+        summary: "Returns the allocator statistics."),
     command!("doctor", 2, 0, Keys::NONE, doctor,
         acl: &[], group: "server", since: "4.0.0", complexity: "O(1)",
         summary: "Outputs a memory problems report."),
@@ -184,6 +188,26 @@ fn doctor(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// MEMORY MALLOC-STATS: jemalloc's summary statistics, in the format of the "Allocated:"
+/// line of its `malloc_stats_print` report.
+fn malloc_stats(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    let text = format!(
+        "___ Begin jemalloc statistics ___\n\
+         Allocated: {}, active: {}, metadata: {}, resident: {}, mapped: {}, retained: {}\n\
+         --- End jemalloc statistics ---\n",
+        stats::allocated::read().unwrap_or(0),
+        stats::active::read().unwrap_or(0),
+        stats::metadata::read().unwrap_or(0),
+        stats::resident::read().unwrap_or(0),
+        stats::mapped::read().unwrap_or(0),
+        stats::retained::read().unwrap_or(0),
+    );
+    cx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
 fn memory_help(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     help_reply(
         cx.out,
@@ -191,6 +215,8 @@ fn memory_help(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         &[
             "DOCTOR",
             "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
             "STATS",
             "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",

@@ -264,12 +264,9 @@ fn push_generic(cx: &mut Ctx<'_>, args: &[Bytes], end: End, xx: bool) -> CmdResu
             cx.out.int(0);
             return Ok(());
         }
-        None => {
-            let pos = k
-                .shard
-                .insert(&k.op, k.hash, key, Value::List(Box::default()));
-            pos
-        }
+        None => k
+            .shard
+            .insert(&k.op, k.hash, key, Value::List(Box::default())),
     };
     let list = list_mut(&mut k.shard, pos)?;
     list.push(end, &args[2..], fill);
@@ -496,10 +493,7 @@ fn move_generic(
     let dshard = locked.shard(ds);
     let dpos = match dshard.find(dh, dst) {
         Some(p) => p,
-        None => {
-            let p = dshard.insert(&op, dh, dst, Value::List(Box::default()));
-            p
-        }
+        None => dshard.insert(&op, dh, dst, Value::List(Box::default())),
     };
     list_mut(dshard, dpos)?.push(to, &[&value[..]], fill);
     op.emit(dst, push_event(to));

@@ -1,4 +1,5 @@
-//! Server commands: COMMAND (generated from the table), SHUTDOWN, TIME, LASTSAVE, and
+//! Server commands: COMMAND (generated from the table), SHUTDOWN, TIME, LASTSAVE, ROLE,
+//! LOLWUT, SLOWLOG and LATENCY (in `monitor`), and
 //! helpers shared with the other families (client names, HELP replies).
 
 use bytes::Bytes;
@@ -12,6 +13,10 @@ use crate::errors::{self, CmdError, CmdResult};
 use crate::glob;
 use crate::registry::{registry, Registry};
 use crate::spec::{flag, flag::*, CommandSpec, Keys};
+
+mod keys;
+mod keyspecs;
+mod monitor;
 
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     command!("count", 2, LOADING | STALE, Keys::NONE, command_count,
@@ -29,6 +34,9 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     command!("getkeys", -3, LOADING | STALE, Keys::NONE, command_getkeys,
         acl: &["connection"], group: "server", since: "2.8.13", complexity: "O(N) where N is the number of arguments to the command",
         summary: "Extracts the key names from an arbitrary command."),
+    command!("getkeysandflags", -3, LOADING | STALE, Keys::NONE, command_getkeysandflags,
+        acl: &["connection"], group: "server", since: "7.0.0", complexity: "O(N) where N is the number of arguments to the command",
+        summary: "Extracts the key names and access flags for an arbitrary command."),
     command!("help", 2, LOADING | STALE, Keys::NONE, command_help,
         acl: &["connection"], group: "server", since: "5.0.0", complexity: "O(1)",
         summary: "Returns helpful text about the different subcommands."),
@@ -45,6 +53,18 @@ pub static COMMANDS: &[CommandSpec] = &[
     command!("time", 1, LOADING | STALE | FAST, Keys::NONE, time,
         acl: &[], group: "server", since: "2.6.0", complexity: "O(1)",
         summary: "Returns the server time."),
+    command!("slowlog", -2, 0, Keys::NONE, monitor::container,
+        acl: &[], group: "server", since: "2.2.12", complexity: "Depends on subcommand.",
+        summary: "A container for slow log commands.", subcommands: monitor::SLOWLOG_SUBCOMMANDS),
+    command!("latency", -2, 0, Keys::NONE, monitor::container,
+        acl: &[], group: "server", since: "2.8.13", complexity: "Depends on subcommand.",
+        summary: "A container for latency diagnostics commands.", subcommands: monitor::LATENCY_SUBCOMMANDS),
+    command!("role", 1, NOSCRIPT | LOADING | STALE | FAST, Keys::NONE, role,
+        acl: &["admin", "dangerous"], group: "server", since: "2.8.12", complexity: "O(1)",
+        summary: "Returns the replication role."),
+    command!("lolwut", -1, READONLY | FAST, Keys::NONE, lolwut,
+        acl: &[], group: "server", since: "5.0.0", complexity: "",
+        summary: "Displays computer art and the Redis version"),
     command!("lastsave", 1, LOADING | STALE | FAST, Keys::NONE, lastsave,
         acl: &["admin", "dangerous"], group: "server", since: "1.0.0", complexity: "O(1)",
         summary: "Returns the Unix timestamp of the last successful save to disk."),
@@ -57,6 +77,25 @@ fn time(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     cx.out.array(2);
     cx.out.bulk_from_int(now.as_secs() as i64);
     cx.out.bulk_from_int(now.subsec_micros() as i64);
+    Ok(())
+}
+
+/// ROLE: always a master with no replicas (there is no replication).
+fn role(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    cx.out.array(3);
+    cx.out.bulk(b"master");
+    cx.out.int(0);
+    cx.out.array(0);
+    Ok(())
+}
+
+/// LOLWUT: the version line (without the computer art of VERSION 5 and 6).
+fn lolwut(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    monitor::lolwut_version(args)?;
+    cx.out.verbatim(
+        b"txt",
+        format!("Redis ver. {}\n", crate::REDIS_VERSION).as_bytes(),
+    );
     Ok(())
 }
 
@@ -106,56 +145,12 @@ fn write_info(out: &mut ReplyWriter, reg: &Registry, id: usize) {
     out.int(k.step as i64);
     simple_set(out, &spec.acl_categories());
     out.array(0); // tips
-    write_key_specs(out, spec);
+    keys::write_key_specs(out, reg.full_name(id), spec);
     let subs = reg.subcommands(id);
     out.array(subs.len());
     for &s in subs {
         write_info(out, reg, s);
     }
-}
-
-fn write_key_specs(out: &mut ReplyWriter, spec: &CommandSpec) {
-    let k = spec.keys;
-    if k.first == 0 {
-        out.array(0);
-        return;
-    }
-    out.array(1);
-    out.map(3);
-    out.bulk(b"flags");
-    let flags: &[&[u8]] = if spec.has(WRITE) {
-        &[b"RW", b"ACCESS", b"UPDATE"]
-    } else {
-        &[b"RO", b"ACCESS"]
-    };
-    out.set(flags.len());
-    for f in flags {
-        out.simple(f);
-    }
-    out.bulk(b"begin_search");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"index");
-    out.bulk(b"spec");
-    out.map(1);
-    out.bulk(b"index");
-    out.int(k.first as i64);
-    out.bulk(b"find_keys");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"range");
-    out.bulk(b"spec");
-    out.map(3);
-    out.bulk(b"lastkey");
-    out.int(if k.last < 0 {
-        k.last as i64
-    } else {
-        (k.last - k.first) as i64
-    });
-    out.bulk(b"keystep");
-    out.int(k.step as i64);
-    out.bulk(b"limit");
-    out.int(0);
 }
 
 fn write_docs(out: &mut ReplyWriter, reg: &Registry, id: usize) {
@@ -262,6 +257,15 @@ fn command_docs(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn command_getkeys(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    getkeys(cx, args, false)
+}
+
+fn command_getkeysandflags(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    getkeys(cx, args, true)
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys of a full command line, from its key specs.
+fn getkeys(cx: &mut Ctx<'_>, args: &[Bytes], with_flags: bool) -> CmdResult {
     let reg = registry();
     let cmd = &args[2..];
     let Some(mut id) = reg.lookup(&cmd[0]) else {
@@ -273,18 +277,32 @@ fn command_getkeys(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             .ok_or(CmdError::new("ERR Invalid command specified"))?;
     }
     let spec = reg.spec(id);
+    let full = reg.full_name(id);
+    if !keys::has_keys(full, spec) {
+        return Err(CmdError::new("ERR The command has no key arguments"));
+    }
     if !spec.arity_ok(cmd.len()) {
         return Err(CmdError::new(
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let keys: Vec<usize> = spec.keys.positions(cmd.len()).collect();
-    if keys.is_empty() {
-        return Err(CmdError::new("ERR The command has no key arguments"));
-    }
-    cx.out.array(keys.len());
-    for p in keys {
-        cx.out.bulk(&cmd[p]);
+    let found = match keys::find_keys(full, spec, cmd) {
+        Ok(found) if !found.is_empty() => found,
+        Ok(_) | Err(_) if keys::keys_optional(full) => Vec::new(),
+        _ => return Err(CmdError::new("ERR Invalid arguments specified for command")),
+    };
+    cx.out.array(found.len());
+    for (p, flags) in found {
+        if with_flags {
+            cx.out.array(2);
+            cx.out.bulk(&cmd[p]);
+            cx.out.set(flags.len());
+            for f in flags {
+                cx.out.simple(f.as_bytes());
+            }
+        } else {
+            cx.out.bulk(&cmd[p]);
+        }
     }
     Ok(())
 }
@@ -327,6 +345,8 @@ fn command_help(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     );
     Ok(())

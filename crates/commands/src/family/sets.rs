@@ -156,10 +156,9 @@ fn sadd(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         None => {
             let set = Set::with_first(&members[0], members.len(), &lim);
-            let pos = k
-                .shard
-                .insert(&k.op, k.hash, key, Value::Set(Box::new(set)));
-            pos
+
+            k.shard
+                .insert(&k.op, k.hash, key, Value::Set(Box::new(set)))
         }
     };
     let set = as_set_mut(k.shard.value_mut(pos))?;
@@ -436,8 +435,8 @@ fn smove(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(p) => p,
         None => {
             let set = Set::with_first(member, 1, &lim);
-            let p = d.insert(&op, dh, dst, Value::Set(Box::new(set)));
-            p
+
+            d.insert(&op, dh, dst, Value::Set(Box::new(set)))
         }
     };
     if as_set_mut(d.value_mut(dpos))?.add(member, &lim) {

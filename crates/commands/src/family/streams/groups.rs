@@ -128,10 +128,9 @@ pub(crate) fn xgroup_create(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(p) => p,
         None => {
             let (op, hash) = (k.op, k.hash);
-            let p = k
-                .shard
-                .insert(&op, hash, key, Value::Stream(Box::default()));
-            p
+
+            k.shard
+                .insert(&op, hash, key, Value::Stream(Box::default()))
         }
     };
     let s = as_stream_mut(k.shard.value_mut(pos))?;
