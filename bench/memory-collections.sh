@@ -34,26 +34,27 @@ gen() {
         } }'
 }
 
-measure() { # port pid -> "bytes/set10 bytes/set1000 bytes/zset10 bytes/zset1000 bytes/list10"
-    local port=$1 pid=$2 out="" before after kind n m
-    for spec in "set $SMALL 10" "set $LARGE 1000" "zset $SMALL 10" "zset $LARGE 1000" "list $SMALL 10"; do
-        read -r kind n m <<<"$spec"
-        "$REDIS_CLI" -p "$port" FLUSHALL >/dev/null; sleep 1
-        before=$(rss "$pid")
-        gen "$kind" "$n" "$m" | "$REDIS_CLI" -p "$port" --pipe >/dev/null 2>&1
-        sleep 1
-        after=$(rss "$pid")
-        out="$out $(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')"
-    done
-    echo "$out"
+# One collection kind on a freshly started server: RSS delta per collection.
+measure_one() { # port pid kind n members
+    local before after
+    sleep 1
+    before=$(rss "$2")
+    gen "$3" "$4" "$5" | "$REDIS_CLI" -p "$1" --pipe >/dev/null 2>&1
+    sleep 2
+    after=$(rss "$2")
+    awk -v a="$after" -v b="$before" -v n="$4" 'BEGIN { printf "%.1f", (a - b) / n }'
 }
 
-start_redis
-R=$(measure "$REDIS_PORT" "$REDIS_PID")
-cleanup
-start_cinnabar
-C=$(measure "$CINNABAR_PORT" "$CINNABAR_PID")
-cleanup
+R=""; C=""
+for spec in "set $SMALL 10" "set $LARGE 1000" "zset $SMALL 10" "zset $LARGE 1000" "list $SMALL 10"; do
+    read -r kind n m <<<"$spec"
+    start_redis
+    R="$R $(measure_one "$REDIS_PORT" "$REDIS_PID" "$kind" "$n" "$m")"
+    cleanup
+    start_cinnabar
+    C="$C $(measure_one "$CINNABAR_PORT" "$CINNABAR_PID" "$kind" "$n" "$m")"
+    cleanup
+done
 
 echo "# RSS bytes per collection (members are 10-byte strings); B/A = cinnabar / redis"
 awk -v r="$R" -v c="$C" -v cl="$CINNABAR_LABEL" 'BEGIN {

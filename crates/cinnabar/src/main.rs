@@ -11,6 +11,12 @@ use commands::{Config, Server};
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc options: return freed pages to the system after one second instead of ten, so
+/// memory given back by a large reallocation (a shard's slot vector doubling) does not linger
+/// in RSS.
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8] = b"dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let parsed = match options::parse(&args) {
