@@ -5,6 +5,15 @@
 
 mod common;
 
+/// Script busy state is process-wide (a cinnabar process runs one server); these tests run
+/// endless scripts, so they take turns rather than let the servers of one test process see
+/// each other's scripts.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 use common::{bulk, Conn, TestServer};
 use protocol::Frame;
 
@@ -34,6 +43,7 @@ fn wait_busy(b: &mut Conn) -> String {
 
 #[test]
 fn endless_script_gets_busy_and_script_kill_ends_it() {
+    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "50")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -57,6 +67,7 @@ fn endless_script_gets_busy_and_script_kill_ends_it() {
 
 #[test]
 fn pcall_cannot_swallow_script_kill() {
+    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "20")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -72,6 +83,7 @@ fn pcall_cannot_swallow_script_kill() {
 
 #[test]
 fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
+    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "20")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -92,6 +104,7 @@ fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
 
 #[test]
 fn endless_function_gets_busy_and_function_kill_ends_it() {
+    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "50")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -111,6 +124,7 @@ fn endless_function_gets_busy_and_function_kill_ends_it() {
 
 #[test]
 fn raising_and_odd_returns_leave_the_server_responsive() {
+    let _serial = serial();
     let ts = TestServer::start(&[]);
     let mut c = ts.connect();
     let e = err(&c.cmd(&["EVAL", "error('boom')", "0"]));
@@ -138,6 +152,7 @@ fn raising_and_odd_returns_leave_the_server_responsive() {
 
 #[test]
 fn undeclared_keys_are_reachable() {
+    let _serial = serial();
     let ts = TestServer::start(&[]);
     let mut c = ts.connect();
     c.cmd(&["SET", "hidden", "41"]);
@@ -149,6 +164,7 @@ fn undeclared_keys_are_reachable() {
 
 #[test]
 fn scripts_are_atomic_against_other_clients() {
+    let _serial = serial();
     let ts = TestServer::start(&[]);
     let mut a = ts.connect();
     let mut b = ts.connect();

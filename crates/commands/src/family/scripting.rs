@@ -200,7 +200,10 @@ pub fn busy_gate(
         }
     }
     loop {
-        let guard = GATE.read();
+        // `read_recursive`: a reader never queues behind a waiting writer, so SCRIPT KILL gets
+        // through while an EVAL waits to announce itself behind a reader that waits on the
+        // world lock held by the running script.
+        let guard = GATE.read_recursive();
         if RUNNING.load(Ordering::SeqCst) == 0 {
             return Some(Gate(Some(guard)));
         }
