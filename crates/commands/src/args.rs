@@ -53,6 +53,29 @@ pub fn text(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }
 
+/// Parses a SCAN cursor as Redis 7.4's `parseScanCursorOrReply` (`strtoul` in base 10, no
+/// leading space, nothing after the digits; a leading `-` negates modulo 2^64 as `strtoul`
+/// does, and the empty string is cursor 0).
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let (neg, digits) = match arg.first() {
+        None => return Ok(0),
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        Some(_) => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(crate::errors::INVALID_CURSOR);
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or(crate::errors::INVALID_CURSOR)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,29 +161,6 @@ fn parse_db(cx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
         .ok_or(errors::DB_INDEX)
 }
 
-/// Parses a SCAN cursor as Redis 7.4's `parseScanCursorOrReply` (`strtoul` in base 10, no
-/// leading space, nothing after the digits; a leading `-` negates modulo 2^64 as `strtoul`
-/// does, and the empty string is cursor 0).
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let (neg, digits) = match arg.first() {
-        None => return Ok(0),
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(errors::INVALID_CURSOR);
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or(errors::INVALID_CURSOR)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// Whether Redis would store this value as a shared integer object (OBJECT REFCOUNT answers
 /// `INT_MAX` for those): integers 0..10000, unless maxmemory is set with an LRU/LFU policy.
 fn is_shared_integer(cx: &Ctx<'_>, v: &Value) -> bool {
@@ -462,7 +439,7 @@ fn keys(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn scan(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor = parse_cursor(&args[1])?;
+    let cursor = crate::args::parse_cursor(&args[1])?;
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
     // Some(None): a TYPE that names no type, which matches nothing (Redis 7.4 does not
@@ -831,12 +808,15 @@ mod tests {
 
     #[test]
     fn cursors_parse_as_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Ok(0));
-        assert_eq!(parse_cursor(b""), Ok(0));
-        assert_eq!(parse_cursor(b"+7"), Ok(7));
-        assert_eq!(parse_cursor(b"007"), Ok(7));
-        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(crate::args::parse_cursor(b"0"), Ok(0));
+        assert_eq!(crate::args::parse_cursor(b""), Ok(0));
+        assert_eq!(crate::args::parse_cursor(b"+7"), Ok(7));
+        assert_eq!(crate::args::parse_cursor(b"007"), Ok(7));
+        assert_eq!(crate::args::parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(
+            crate::args::parse_cursor(b"18446744073709551615"),
+            Ok(u64::MAX)
+        );
         for bad in [
             &b"18446744073709551616"[..],
             b" 1",
@@ -846,7 +826,11 @@ mod tests {
             b"-",
             b"1x",
         ] {
-            assert_eq!(parse_cursor(bad), Err(errors::INVALID_CURSOR), "{bad:?}");
+            assert_eq!(
+                crate::args::parse_cursor(bad),
+                Err(errors::INVALID_CURSOR),
+                "{bad:?}"
+            );
         }
     }
 

@@ -742,30 +742,8 @@ fn sdiffstore(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 // ----- SSCAN ---------------------------------------------------------------------------------
 
-/// Parses a SCAN cursor as Redis 7.4's `parseScanCursorOrReply` (`strtoul` in base 10;
-/// a leading `-` negates modulo 2^64; the empty string is 0). Same rules as SCAN's.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let (neg, digits) = match arg.first() {
-        None => return Ok(0),
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(errors::INVALID_CURSOR);
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or(errors::INVALID_CURSOR)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn sscan(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor = parse_cursor(&args[2])?;
+    let cursor = crate::args::parse_cursor(&args[2])?;
     let key = &args[1][..];
     let mut k = cx.store.lock(key);
     let Some(pos) = k.find_read(key) else {
@@ -956,8 +934,8 @@ mod tests {
 
     #[test]
     fn cursors_parse_as_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Ok(0));
-        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
-        assert_eq!(parse_cursor(b"x"), Err(errors::INVALID_CURSOR));
+        assert_eq!(crate::args::parse_cursor(b"0"), Ok(0));
+        assert_eq!(crate::args::parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(crate::args::parse_cursor(b"x"), Err(errors::INVALID_CURSOR));
     }
 }

@@ -462,27 +462,6 @@ fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<u64>, CmdError> {
         .ok_or(TIMEOUT_RANGE)
 }
 
-/// Parses a SCAN cursor as Redis 7.4's `parseScanCursorOrReply` (as family/keys.rs does).
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let (neg, digits) = match arg.first() {
-        None => return Ok(0),
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(errors::INVALID_CURSOR);
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or(errors::INVALID_CURSOR)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 // ----- lookups ------------------------------------------------------------------------------
 
 fn limits(cx: &Ctx<'_>) -> Limits {
@@ -1709,7 +1688,7 @@ fn cursor_score(c: u64) -> f64 {
 /// 0), as Redis does; a skiplist is walked in score order, the cursor naming the last score
 /// returned, each batch extended to the end of its last score's run.
 fn zscan(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor = parse_cursor(&args[2])?;
+    let cursor = crate::args::parse_cursor(&args[2])?;
     let key = &args[1];
     let mut k = cx.store.lock(key);
     let Some(z) = read_zset(&mut k, key)? else {
