@@ -153,6 +153,9 @@ pub(crate) fn run(
         return reject(server, out, Some(id), errors::NOAUTH);
     }
     client.handle.last_cmd.store(id as u32, Ordering::Relaxed);
+    if let Err(e) = crate::maxmemory::admit(server, client, spec) {
+        return reject(server, out, Some(id), e);
+    }
     // While a script runs: wait for it or answer BUSY; SCRIPT/FUNCTION KILL answered here.
     // The gate is held until the world lock is, so no command waits behind a script.
     let Some(gate) = crate::family::scripting::busy_gate(server, out, id, args) else {
@@ -162,6 +165,12 @@ pub(crate) fn run(
     // The TSC-based clock: command timing for INFO commandstats must not cost a system clock
     // read per command.
     let start = quanta::Instant::now();
+    // AOF and replicas: writers hold the order lock until their effects are logged.
+    let recording = crate::propagate::begin(server.propagation.is_active());
+    let order = match &recording {
+        Some(_) if !spec.has(flag::READONLY) => Some(server.propagation.order()),
+        _ => None,
+    };
     let keyspace = &server.keyspace;
     let access = if spec.has(flag::EXCLUSIVE) {
         keyspace.exclusive()
@@ -192,6 +201,11 @@ pub(crate) fn run(
     }
     let result = (spec.handler)(&mut cx, args);
     drop(cx);
+    if let Some(frame) = recording {
+        let effects = crate::propagate::end(frame, db, args, now_ms);
+        server.propagation.log(&effects);
+    }
+    drop(order);
     if client.pushes.is_some() && client.tracking.is_none() {
         // A client with a push queue may be a redirect target of tracking clients.
         server.tracking.register_outbound(client);

@@ -56,6 +56,7 @@ pub fn run_nested(
     let spec = registry().spec(id);
     let start = quanta::Instant::now();
     let db = client.db;
+    let recording = crate::propagate::begin(false);
     let mut cx = Ctx {
         store: Store {
             keyspace: &server.keyspace,
@@ -69,6 +70,10 @@ pub fn run_nested(
     };
     let result = (spec.handler)(&mut cx, args);
     drop(cx);
+    if let Some(frame) = recording {
+        // Nested effects are logged by the outermost command.
+        crate::propagate::end(frame, db, args, now_ms);
+    }
     if server.pubsub.monitoring() {
         crate::family::pubsub::feed_monitors(server, client, id, args, false);
     }

@@ -217,6 +217,8 @@ pub struct Server {
     pub pubsub: Arc<crate::pubsub::PubSub>,
     /// Client-side caching: the tracking table and tracking clients, fed by the change feed.
     pub tracking: Arc<crate::tracking::Tracking>,
+    /// The effect stream to the append-only file and replicas, fed by the change feed.
+    pub propagation: Arc<crate::propagate::Propagation>,
     pub started: Instant,
     pub run_id: String,
     /// Replication id (INFO replication master_replid).
@@ -344,7 +346,14 @@ impl Server {
             .subscribe(Arc::new(crate::notify::Notifier::new(pubsub.clone())));
         let tracking = Arc::new(crate::tracking::Tracking::new(config.pubsub_hot.clone()));
         keyspace.feed.subscribe(tracking.clone());
+        let propagation = Arc::new(crate::propagate::Propagation::default());
+        keyspace
+            .feed
+            .subscribe(Arc::new(crate::propagate::FeedListener {
+                propagation: propagation.clone(),
+            }));
         Arc::new(Server {
+            propagation,
             keyspace,
             blocking,
             watches,
