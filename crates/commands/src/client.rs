@@ -5,11 +5,12 @@ use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use protocol::Protocol;
-use tokio::sync::Notify;
+
 
 /// What the connection loop must do after the current command's reply is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +71,8 @@ pub struct ClientHandle {
     /// Number of WATCHed keys (CLIENT LIST watch=).
     pub watched: AtomicUsize,
     killed: AtomicBool,
-    kill: Notify,
+    /// The connection task waiting in [`ClientHandle::killed`], woken by `kill`.
+    kill_waker: Mutex<Option<Waker>>,
 }
 
 impl ClientHandle {
@@ -96,27 +98,53 @@ impl ClientHandle {
             multi: AtomicI64::new(-1),
             watched: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
-            kill: Notify::new(),
+            kill_waker: Mutex::new(None),
         }
     }
 
     /// Asks the connection to close (CLIENT KILL, shutdown).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        self.kill.notify_one();
+        if let Some(waker) = self.kill_waker.lock().take() {
+            waker.wake();
+        }
     }
 
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::SeqCst)
     }
 
-    /// Resolves once the client has been killed.
-    pub async fn killed(&self) {
-        loop {
-            if self.is_killed() {
-                return;
+    /// Resolves once the client has been killed. Awaited only by the connection's own
+    /// task (one waiter at a time); polling it costs an uncontended lock, not a queue
+    /// registration, since the connection loop polls it once per batch of commands.
+    pub fn killed(&self) -> Killed<'_> {
+        Killed(self)
+    }
+}
+
+/// The future of [`ClientHandle::killed`].
+pub struct Killed<'a>(&'a ClientHandle);
+
+impl std::future::Future for Killed<'_> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let handle = self.0;
+        if handle.is_killed() {
+            return Poll::Ready(());
+        }
+        {
+            let mut slot = handle.kill_waker.lock();
+            match &*slot {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
             }
-            self.kill.notified().await;
+        }
+        // `kill` may have run between the first check and the registration.
+        if handle.is_killed() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 }

@@ -148,10 +148,14 @@ async fn flush(
     handle: &ClientHandle,
 ) -> std::io::Result<()> {
     if !out.buf.is_empty() {
-        tokio::select! {
-            written = stream.write_all(&out.buf) => written?,
-            _ = handle.killed() => {
-                return Err(std::io::Error::other("killed while writing"));
+        // The socket almost always takes the whole batch at once: no waiting machinery.
+        let sent = stream.try_write(&out.buf)?;
+        if sent < out.buf.len() {
+            tokio::select! {
+                written = stream.write_all(&out.buf[sent..]) => written?,
+                _ = handle.killed() => {
+                    return Err(std::io::Error::other("killed while writing"));
+                }
             }
         }
         server

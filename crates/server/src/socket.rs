@@ -55,6 +55,19 @@ impl Socket {
         }
     }
 
+    /// Writes what the socket accepts now without waiting; the number of bytes written
+    /// (0 when it would block).
+    pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.fd.get_ref().send(data) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Writes all of `data`.
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
