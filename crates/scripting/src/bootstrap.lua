@@ -226,12 +226,15 @@ rawset(G, 'redis', I.redis)
 -- EVAL's environment: globals read-only, missing names raise.
 I.env = protect(G, true)
 rawset(G, '_G', I.env)
--- Libraries' environment: the same, with `redis` switched between load and run.
+-- Libraries' environment: the same, with `redis` switched between load and run. While
+-- FUNCTION LOAD runs the library's top level, `redis` is the only global (Redis points the
+-- globals' __index at its LIBRARY_API table then).
 I.fenv = setmetatable({}, {
   __newindex = ro_error,
   __metatable = false,
   __index = function(_, k)
     if k == 'redis' then return I.fredis end
+    if I.fredis == I.loader then missing(k) end
     local v = G[k]
     if v == nil then missing(k) end
     return v

@@ -15,7 +15,11 @@ const MAX_REPLY_DEPTH: usize = 1000;
 /// `%.17g` of a Lua number, the text Redis passes for a number argument.
 pub fn lua_number_text(v: &Value) -> Option<Vec<u8>> {
     let x = match v {
-        Value::Integer(i) => return Some(i.to_string().into_bytes()),
+        // Below 1e17 an integral number's "%.17g" is its digits.
+        Value::Integer(i) if i.unsigned_abs() < 100_000_000_000_000_000 => {
+            return Some(i.to_string().into_bytes())
+        }
+        Value::Integer(i) => *i as f64,
         Value::Number(n) => *n,
         _ => return None,
     };
@@ -202,9 +206,19 @@ fn write_value(v: &Value, resp3: bool, out: &mut ReplyWriter, path: &mut Vec<usi
             }
         }
         Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(*n as i64),
+        Value::Number(n) => out.int(lua_number_to_reply_int(*n)),
         Value::Table(t) => write_table(t, resp3, out, path),
         _ => out.null(),
+    }
+}
+
+/// Redis's `(long long)` cast of a Lua number in a reply: truncation toward zero, and
+/// x86-64's "integer indefinite" (i64::MIN) for NaN and numbers outside the i64 range.
+fn lua_number_to_reply_int(n: f64) -> i64 {
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`convert`]: RESP reply → Lua value and Lua value → RESP reply, as Redis documents.
 //! - [`libs`]: cjson, cmsgpack, bit and struct, which Lua 5.1 itself lacks.
 //! - [`sha1`]: script digests.
+//! - `rand48`: Redis's `math.random`/`math.randomseed` (rand48, so seeded sequences match).
 //!
 //! # Invariants
 //! - Knows nothing about commands, keys or clients: a script reaches them only through
@@ -19,6 +20,7 @@
 
 pub mod convert;
 pub mod libs;
+mod rand48;
 pub mod sha1;
 
 use std::collections::{BTreeMap, HashMap};
@@ -156,6 +158,7 @@ impl Engine {
     fn setup(lua: &Lua, internal: &Table, kill: &Arc<AtomicBool>) -> mlua::Result<()> {
         let g = lua.globals();
         libs::install(lua, &g)?;
+        rand48::install(lua, &g.get::<Table>("math")?)?;
         let getinfo: Function = g.get::<Table>("debug")?.get("getinfo")?;
         internal.set("version", VERSION)?;
         internal.set("version_num", VERSION_NUM)?;

@@ -1,338 +1,343 @@
-//! `struct`: Roberto Ierusalimschy's binary packing library (pack, unpack, size), with
-//! the formats `< > = !n x b B h H l L T i[n] I[n] f d s c[n]`.
+//! `struct`: Roberto Ierusalimschy's binary packing library as Redis bundles it
+//! (lua_struct.c 1.4): pack, unpack, size with the formats `< > ! x b B h H l L T i[n]
+//! I[n] f d s c[n]` and space, integers up to 32 bytes, native (little) endian by default,
+//! and its argument errors.
 
-use mlua::{Lua, MultiValue, Table, Value, Variadic};
+use mlua::{Lua, MultiValue, Table, Value};
 
-use super::fail;
+use super::{arg_error, arg_type_name, check_bytes, check_integer, lib_error};
 
-struct Fmt<'a> {
-    s: &'a [u8],
-    pos: usize,
+/// The largest integral size, in bytes.
+const MAX_INT_SIZE: usize = 32;
+/// `!` without a number: the platform's maximum alignment.
+const MAX_ALIGN: usize = 8;
+
+struct Header {
     little: bool,
     align: usize,
 }
 
-enum Item {
-    Pad,
-    Int { size: usize, signed: bool },
-    Float,
-    Double,
-    Zstr,
-    Chars(Option<usize>),
+/// The format string with a cursor, read the way lua_struct.c reads it (stopping at NUL).
+struct Fmt<'a> {
+    s: &'a [u8],
+    pos: usize,
 }
 
 impl Fmt<'_> {
-    fn number(&mut self) -> Option<usize> {
-        let start = self.pos;
+    fn peek(&self) -> u8 {
+        self.s.get(self.pos).copied().unwrap_or(0)
+    }
+
+    /// The next option character, `None` at the end.
+    fn next_opt(&mut self) -> Option<u8> {
+        let c = self.peek();
+        if c == 0 {
+            return None;
+        }
+        self.pos += 1;
+        Some(c)
+    }
+
+    /// `getnum`: digits after an option, or the default.
+    fn number(&mut self, default: usize) -> usize {
+        if !self.peek().is_ascii_digit() {
+            return default;
+        }
         let mut n: usize = 0;
-        while self.pos < self.s.len() && self.s[self.pos].is_ascii_digit() {
+        while self.peek().is_ascii_digit() {
             n = n
                 .saturating_mul(10)
-                .saturating_add((self.s[self.pos] - b'0') as usize);
+                .saturating_add((self.peek() - b'0') as usize);
             self.pos += 1;
         }
-        (self.pos > start).then_some(n)
-    }
-
-    /// The next item, with options applied; None at the end.
-    fn next(&mut self) -> mlua::Result<Option<(Item, usize)>> {
-        while self.pos < self.s.len() {
-            let c = self.s[self.pos];
-            self.pos += 1;
-            let item = match c {
-                b' ' => continue,
-                b'<' | b'=' => {
-                    self.little = true;
-                    continue;
-                }
-                b'>' => {
-                    self.little = false;
-                    continue;
-                }
-                b'!' => {
-                    self.align = self.number().unwrap_or(8);
-                    if !self.align.is_power_of_two() {
-                        return Err(fail("alignment must be power of 2"));
-                    }
-                    continue;
-                }
-                b'x' => (Item::Pad, 1),
-                b'b' => (
-                    Item::Int {
-                        size: 1,
-                        signed: true,
-                    },
-                    1,
-                ),
-                b'B' => (
-                    Item::Int {
-                        size: 1,
-                        signed: false,
-                    },
-                    1,
-                ),
-                b'h' => (
-                    Item::Int {
-                        size: 2,
-                        signed: true,
-                    },
-                    2,
-                ),
-                b'H' => (
-                    Item::Int {
-                        size: 2,
-                        signed: false,
-                    },
-                    2,
-                ),
-                b'l' => (
-                    Item::Int {
-                        size: 8,
-                        signed: true,
-                    },
-                    8,
-                ),
-                b'L' | b'T' => (
-                    Item::Int {
-                        size: 8,
-                        signed: false,
-                    },
-                    8,
-                ),
-                b'i' | b'I' => {
-                    let size = self.number().unwrap_or(4);
-                    if !(1..=8).contains(&size) {
-                        return Err(fail(format!(
-                            "integral size {size} is larger than limit of 8"
-                        )));
-                    }
-                    (
-                        Item::Int {
-                            size,
-                            signed: c == b'i',
-                        },
-                        size,
-                    )
-                }
-                b'f' => (Item::Float, 4),
-                b'd' => (Item::Double, 8),
-                b's' => (Item::Zstr, 1),
-                b'c' => {
-                    let n = self.number();
-                    (Item::Chars(n), 1)
-                }
-                other => return Err(fail(format!("invalid format option '{}'", other as char))),
-            };
-            return Ok(Some(item));
-        }
-        Ok(None)
-    }
-
-    fn padding(&self, len: usize, size: usize) -> usize {
-        let a = size.min(self.align);
-        if a <= 1 || len.is_multiple_of(a) {
-            0
-        } else {
-            a - len % a
-        }
+        n
     }
 }
 
-fn fmt(s: &[u8]) -> Fmt<'_> {
-    Fmt {
-        s,
-        pos: 0,
+/// `optsize`: the size of option `opt` (reading its number), 0 for options without one.
+fn opt_size(lua: &Lua, opt: u8, f: &mut Fmt) -> mlua::Result<usize> {
+    Ok(match opt {
+        b'B' | b'b' => 1,
+        b'H' | b'h' => 2,
+        b'L' | b'l' | b'T' | b'd' => 8,
+        b'f' => 4,
+        b'x' => 1,
+        b'c' => f.number(1),
+        b'i' | b'I' => {
+            let size = f.number(4);
+            if size > MAX_INT_SIZE {
+                return Err(lib_error(
+                    lua,
+                    format!("integral size {size} is larger than limit of {MAX_INT_SIZE}"),
+                ));
+            }
+            size
+        }
+        _ => 0,
+    })
+}
+
+/// `gettoalign`: padding before an item of `size` at `len`.
+fn to_align(len: usize, h: &Header, opt: u8, size: usize) -> usize {
+    if size == 0 || opt == b'c' {
+        return 0;
+    }
+    let size = size.min(h.align);
+    (size - (len & (size - 1))) & (size - 1)
+}
+
+/// `controloptions`: endianness, alignment, spaces; any other option is an error.
+fn control(lua: &Lua, opt: u8, f: &mut Fmt, h: &mut Header) -> mlua::Result<()> {
+    match opt {
+        b' ' => {}
+        b'>' => h.little = false,
+        b'<' => h.little = true,
+        b'!' => {
+            let a = f.number(MAX_ALIGN);
+            if !a.is_power_of_two() {
+                return Err(lib_error(lua, format!("alignment {a} is not a power of 2")));
+            }
+            h.align = a;
+        }
+        other => {
+            return Err(arg_error(
+                lua,
+                1,
+                &format!("invalid format option '{}'", other as char),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// `luaL_checknumber`.
+fn check_number(lua: &Lua, args: &[Value], narg: usize) -> mlua::Result<f64> {
+    let v = args.get(narg - 1);
+    let n = match v {
+        Some(Value::Integer(i)) => Some(*i as f64),
+        Some(Value::Number(n)) => Some(*n),
+        Some(Value::String(s)) => std::str::from_utf8(&s.as_bytes())
+            .ok()
+            .and_then(|t| t.trim().parse().ok()),
+        _ => None,
+    };
+    n.ok_or_else(|| {
+        arg_error(
+            lua,
+            narg,
+            &format!("number expected, got {}", arg_type_name(v)),
+        )
+    })
+}
+
+fn with_endian(bytes: &[u8], little: bool, out: &mut Vec<u8>) {
+    if little {
+        out.extend_from_slice(bytes);
+    } else {
+        out.extend(bytes.iter().rev());
+    }
+}
+
+fn pack(lua: &Lua, args: &[Value]) -> mlua::Result<Vec<u8>> {
+    let format = check_bytes(lua, args, 1)?;
+    let mut f = Fmt { s: &format, pos: 0 };
+    let mut h = Header {
         little: true,
         align: 1,
-    }
-}
-
-fn to_f64(v: &Value) -> mlua::Result<f64> {
-    match v {
-        Value::Integer(i) => Ok(*i as f64),
-        Value::Number(n) => Ok(*n),
-        Value::String(s) => std::str::from_utf8(&s.as_bytes())
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .ok_or_else(|| fail("bad argument to 'pack' (number expected)")),
-        _ => Err(fail("bad argument to 'pack' (number expected)")),
-    }
-}
-
-fn pack(format: &[u8], vals: &[Value]) -> mlua::Result<Vec<u8>> {
-    let mut f = fmt(format);
+    };
+    let mut arg = 2;
     let mut out = Vec::new();
-    let mut args = vals.iter();
-    let mut next_arg = || args.next().cloned().unwrap_or(Value::Nil);
-    while let Some((item, size)) = f.next()? {
-        let pad = f.padding(out.len(), size);
+    let mut total = 0usize;
+    while let Some(opt) = f.next_opt() {
+        let mut size = opt_size(lua, opt, &mut f)?;
+        let pad = to_align(total, &h, opt, size);
+        total += pad;
         out.resize(out.len() + pad, 0);
-        match item {
-            Item::Pad => out.push(0),
-            Item::Int { size, signed: _ } => {
-                let x = to_f64(&next_arg())?;
-                let v = if x < 0.0 { x as i64 as u64 } else { x as u64 };
-                let bytes = v.to_le_bytes();
-                if f.little {
-                    out.extend_from_slice(&bytes[..size]);
-                } else {
-                    out.extend(bytes[..size].iter().rev());
+        match opt {
+            b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                let n = check_number(lua, args, arg)?;
+                arg += 1;
+                let v: u64 = if n < 0.0 { n as i64 as u64 } else { n as u64 };
+                // Bytes past the eighth are zeros (the value is an unsigned long shifted).
+                let mut le = [0u8; MAX_INT_SIZE];
+                le[..8].copy_from_slice(&v.to_le_bytes());
+                with_endian(&le[..size], h.little, &mut out);
+            }
+            b'x' => out.push(0),
+            b'f' => {
+                let x = check_number(lua, args, arg)? as f32;
+                arg += 1;
+                with_endian(&x.to_le_bytes(), h.little, &mut out);
+            }
+            b'd' => {
+                let x = check_number(lua, args, arg)?;
+                arg += 1;
+                with_endian(&x.to_le_bytes(), h.little, &mut out);
+            }
+            b'c' | b's' => {
+                let s = check_bytes(lua, args, arg)?;
+                arg += 1;
+                if size == 0 {
+                    size = s.len();
+                }
+                if s.len() < size {
+                    return Err(arg_error(lua, arg, "string too short"));
+                }
+                out.extend_from_slice(&s[..size]);
+                if opt == b's' {
+                    out.push(0);
+                    size += 1;
                 }
             }
-            Item::Float => {
-                let b = (to_f64(&next_arg())? as f32).to_bits().to_le_bytes();
-                if f.little {
-                    out.extend_from_slice(&b)
-                } else {
-                    out.extend(b.iter().rev())
-                }
-            }
-            Item::Double => {
-                let b = to_f64(&next_arg())?.to_bits().to_le_bytes();
-                if f.little {
-                    out.extend_from_slice(&b)
-                } else {
-                    out.extend(b.iter().rev())
-                }
-            }
-            Item::Zstr | Item::Chars(_) => {
-                let s = match next_arg() {
-                    Value::String(s) => s.as_bytes().to_vec(),
-                    v @ (Value::Integer(_) | Value::Number(_)) => {
-                        crate::convert::format_g(to_f64(&v)?, 14).into_bytes()
-                    }
-                    _ => return Err(fail("bad argument to 'pack' (string expected)")),
-                };
-                match item {
-                    Item::Zstr => {
-                        if s.contains(&0) {
-                            return Err(fail("string contains zeros"));
-                        }
-                        out.extend_from_slice(&s);
-                        out.push(0);
-                    }
-                    Item::Chars(n) => {
-                        let n = n.unwrap_or(1);
-                        let n = if n == 0 { s.len() } else { n };
-                        if s.len() < n {
-                            return Err(fail("string too short"));
-                        }
-                        out.extend_from_slice(&s[..n]);
-                    }
-                    _ => {}
-                }
-            }
+            other => control(lua, other, &mut f, &mut h)?,
         }
+        total += size;
     }
     Ok(out)
 }
 
-fn unpack(lua: &Lua, format: &[u8], data: &[u8], init: usize) -> mlua::Result<MultiValue> {
-    let mut f = fmt(format);
-    let mut pos = init;
+fn unpack(lua: &Lua, args: &[Value]) -> mlua::Result<MultiValue> {
+    let format = check_bytes(lua, args, 1)?;
+    let data = check_bytes(lua, args, 2)?;
+    let init = check_integer(lua, args, 3, true)?.unwrap_or(1);
+    let mut pos = (init as usize).wrapping_sub(1);
+    let mut f = Fmt { s: &format, pos: 0 };
+    let mut h = Header {
+        little: true,
+        align: 1,
+    };
+    let short = || arg_error(lua, 2, "data string too short");
     let mut out: Vec<Value> = Vec::new();
-    let short = || fail("data string too short");
-    while let Some((item, size)) = f.next()? {
-        pos += f.padding(pos, size);
-        match item {
-            Item::Pad => pos += 1,
-            Item::Int { size, signed } => {
-                let b = data.get(pos..pos + size).ok_or_else(short)?;
-                let mut v: u64 = 0;
-                for i in 0..size {
-                    let byte = if f.little { b[size - 1 - i] } else { b[i] };
-                    v = (v << 8) | byte as u64;
-                }
-                let n = if signed && size < 8 {
-                    let shift = 64 - 8 * size as u32;
-                    (((v << shift) as i64) >> shift) as f64
-                } else if signed {
+    while let Some(opt) = f.next_opt() {
+        let mut size = opt_size(lua, opt, &mut f)?;
+        pos = pos.wrapping_add(to_align(pos, &h, opt, size));
+        if pos.checked_add(size).is_none_or(|end| end > data.len()) {
+            return Err(short());
+        }
+        let bytes = |n: usize| {
+            let b = &data[pos..pos + n];
+            let mut le = [0u8; MAX_INT_SIZE];
+            for (i, &x) in b.iter().enumerate() {
+                le[if h.little { i } else { n - 1 - i }] = x;
+            }
+            le
+        };
+        match opt {
+            b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                // An unsigned long accumulates the bytes: only the low eight survive.
+                let le = bytes(size);
+                let mut v =
+                    u64::from_le_bytes([le[0], le[1], le[2], le[3], le[4], le[5], le[6], le[7]]);
+                let n = if opt.is_ascii_lowercase() {
+                    // `~0 << (size*8 - 1)`, with x86's shift count taken mod 64.
+                    let mask = u64::MAX << ((size as i64 * 8 - 1) & 63);
+                    if v & mask != 0 {
+                        v |= mask;
+                    }
                     v as i64 as f64
                 } else {
                     v as f64
                 };
                 out.push(Value::Number(n));
-                pos += size;
             }
-            Item::Float | Item::Double => {
-                let n = if matches!(item, Item::Float) { 4 } else { 8 };
-                let b = data.get(pos..pos + n).ok_or_else(short)?;
-                let mut v: u64 = 0;
-                for i in 0..n {
-                    let byte = if f.little { b[n - 1 - i] } else { b[i] };
-                    v = (v << 8) | byte as u64;
+            b'x' => {}
+            b'f' => {
+                let le = bytes(4);
+                out.push(Value::Number(
+                    f32::from_le_bytes([le[0], le[1], le[2], le[3]]) as f64,
+                ));
+            }
+            b'd' => {
+                let le = bytes(8);
+                out.push(Value::Number(f64::from_le_bytes([
+                    le[0], le[1], le[2], le[3], le[4], le[5], le[6], le[7],
+                ])));
+            }
+            b'c' => {
+                if size == 0 {
+                    let previous = match out.pop() {
+                        Some(Value::Number(x)) => Some(x),
+                        Some(Value::Integer(x)) => Some(x as f64),
+                        Some(Value::String(t)) => std::str::from_utf8(&t.as_bytes())
+                            .ok()
+                            .and_then(|t| t.trim().parse().ok()),
+                        _ => None,
+                    };
+                    let Some(previous) = previous else {
+                        return Err(lib_error(lua, "format 'c0' needs a previous size"));
+                    };
+                    size = previous as usize;
+                    if pos.checked_add(size).is_none_or(|end| end > data.len()) {
+                        return Err(short());
+                    }
                 }
-                out.push(Value::Number(if n == 4 {
-                    f32::from_bits(v as u32) as f64
-                } else {
-                    f64::from_bits(v)
-                }));
-                pos += n;
+                out.push(Value::String(lua.create_string(&data[pos..pos + size])?));
             }
-            Item::Zstr => {
-                let rest = data.get(pos..).ok_or_else(short)?;
-                let end = rest
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or_else(|| fail("unfinished string for format 's'"))?;
-                out.push(Value::String(lua.create_string(&rest[..end])?));
-                pos += end + 1;
-            }
-            Item::Chars(n) => {
-                let n = match n {
-                    Some(0) => match out.pop() {
-                        Some(Value::Number(x)) if x >= 0.0 => x as usize,
-                        Some(Value::Integer(x)) if x >= 0 => x as usize,
-                        _ => return Err(fail("format 'c0' needs a previous size")),
-                    },
-                    Some(n) => n,
-                    None => 1,
+            b's' => {
+                let rest = &data[pos..];
+                let Some(end) = rest.iter().position(|&b| b == 0) else {
+                    return Err(lib_error(lua, "unfinished string in data"));
                 };
-                let b = data.get(pos..pos.saturating_add(n)).ok_or_else(short)?;
-                out.push(Value::String(lua.create_string(b)?));
-                pos += n;
+                size = end + 1;
+                out.push(Value::String(lua.create_string(&rest[..end])?));
             }
+            other => control(lua, other, &mut f, &mut h)?,
         }
+        pos = pos.wrapping_add(size);
     }
     out.push(Value::Integer(pos as i64 + 1));
     Ok(MultiValue::from_iter(out))
+}
+
+fn size(lua: &Lua, args: &[Value]) -> mlua::Result<i64> {
+    let format = check_bytes(lua, args, 1)?;
+    let mut f = Fmt { s: &format, pos: 0 };
+    let mut h = Header {
+        little: true,
+        align: 1,
+    };
+    let mut pos = 0usize;
+    while let Some(opt) = f.next_opt() {
+        let size = opt_size(lua, opt, &mut f)?;
+        pos += to_align(pos, &h, opt, size);
+        if opt == b's' {
+            return Err(arg_error(lua, 1, "option 's' has no fixed size"));
+        } else if opt == b'c' && size == 0 {
+            return Err(arg_error(lua, 1, "option 'c0' has no fixed size"));
+        }
+        if !opt.is_ascii_alphanumeric() {
+            control(lua, opt, &mut f, &mut h)?;
+        }
+        pos += size;
+    }
+    Ok(pos as i64)
 }
 
 pub fn module(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "pack",
-        lua.create_function(|lua, (format, vals): (mlua::String, Variadic<Value>)| {
-            lua.create_string(pack(&format.as_bytes(), &vals)?)
+        lua.create_function(|lua, args: MultiValue| {
+            let mut args: Vec<Value> = args.into_iter().collect();
+            // b_pack checks the format, then pushes a nil mark after its arguments: a
+            // missing value reads as nil.
+            check_bytes(lua, &args, 1)?;
+            args.push(Value::Nil);
+            lua.create_string(pack(lua, &args)?)
         })?,
     )?;
     t.set(
         "unpack",
-        lua.create_function(
-            |lua, (format, data, init): (mlua::String, mlua::String, Option<i64>)| {
-                let init = init.unwrap_or(1).max(1) as usize - 1;
-                unpack(lua, &format.as_bytes(), &data.as_bytes(), init)
-            },
-        )?,
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            unpack(lua, &args)
+        })?,
     )?;
     t.set(
         "size",
-        lua.create_function(|_, format: mlua::String| {
-            let fb = format.as_bytes();
-            let mut f = fmt(&fb);
-            let mut len = 0usize;
-            while let Some((item, size)) = f.next()? {
-                len += f.padding(len, size);
-                len += match item {
-                    Item::Zstr => return Err(fail("options 'c0' - 's' have undefined sizes")),
-                    Item::Chars(Some(0)) => {
-                        return Err(fail("options 'c0' - 's' have undefined sizes"))
-                    }
-                    Item::Chars(n) => n.unwrap_or(1),
-                    _ => size,
-                };
-            }
-            Ok(len as i64)
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            size(lua, &args)
         })?,
     )?;
     Ok(t)
