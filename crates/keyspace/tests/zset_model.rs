@@ -168,4 +168,44 @@ proptest! {
         }
         prop_assert!(model.is_empty());
     }
+
+    /// Score updates (in place and moving), removals and re-insertions on a large set, with
+    /// members from empty to a few hundred bytes (nodes of every size, freed and reused, and
+    /// arena compaction).
+    #[test]
+    fn large_sets_survive_updates_and_removals(n in 300usize..3000, seed in any::<u64>()) {
+        let limits = Limits::default();
+        let mut z = ZSet::with_hint(1000, 0, &limits);
+        let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+        let mut x = seed | 1;
+        for step in 0..n {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            let id = x % 400;
+            let m = match id % 4 {
+                0 => format!("{id}").into_bytes(),
+                1 => vec![b'l'; 50 + (id as usize % 7) * 60],
+                _ => format!("member:{id}").into_bytes(),
+            };
+            let s = match x % 5 {
+                0 => -0.0,
+                1 => (x % 13) as f64,
+                2 => f64::INFINITY,
+                _ => ((x >> 8) % 1000) as f64 / 8.0,
+            };
+            if x % 7 < 2 {
+                prop_assert_eq!(z.remove(&m), model.remove(&m));
+            } else {
+                let old = z.insert(&m, s, &limits);
+                let prev = model.get(&m).copied();
+                prop_assert_eq!(old, prev);
+                if prev.is_none_or(|p| p != s) {
+                    model.insert(m, s);
+                }
+            }
+            if step % 97 == 0 {
+                check_same(&z, &model, &limits)?;
+            }
+        }
+        check_same(&z, &model, &limits)?;
+    }
 }

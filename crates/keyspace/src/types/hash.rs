@@ -15,9 +15,12 @@
 //! limits call for, as Redis does when it loads a hash.
 //!
 //! Field TTLs live in a side table behind an `Option<Box<..>>`: a hash without volatile
-//! fields pays one null pointer for them.
+//! fields pays one null pointer for them. Each side table counts itself in a process-wide
+//! counter ([`volatile_hashes`]), so the cron's active field expiry costs nothing while no
+//! hash has field TTLs.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashbrown::{HashMap, HashTable};
 
@@ -127,12 +130,47 @@ impl Table {
 }
 
 /// Expiry times (ms since the epoch) of the volatile fields.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct FieldTtls {
     at: HashMap<Box<[u8]>, u64, TtlHasher>,
     /// A lower bound of the earliest expiry time (exact after each sweep): while the clock
     /// is below it, nothing can be due and a sweep costs nothing.
     next: u64,
+}
+
+/// Number of hashes with volatile fields alive in the process (every `FieldTtls` counts
+/// itself): the active field expiry does nothing while it is zero.
+static VOLATILE_HASHES: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of hashes in the process that have fields with a TTL.
+pub fn volatile_hashes() -> usize {
+    VOLATILE_HASHES.load(Ordering::Relaxed)
+}
+
+impl FieldTtls {
+    fn new() -> FieldTtls {
+        VOLATILE_HASHES.fetch_add(1, Ordering::Relaxed);
+        FieldTtls {
+            at: HashMap::with_hasher(TtlHasher::default()),
+            next: u64::MAX,
+        }
+    }
+}
+
+impl Clone for FieldTtls {
+    fn clone(&self) -> FieldTtls {
+        VOLATILE_HASHES.fetch_add(1, Ordering::Relaxed);
+        FieldTtls {
+            at: self.at.clone(),
+            next: self.next,
+        }
+    }
+}
+
+impl Drop for FieldTtls {
+    fn drop(&mut self) {
+        VOLATILE_HASHES.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Index of the packed pair whose field is `field` (pair k: entries 2k and 2k+1).
@@ -396,12 +434,7 @@ impl Hash {
         if !self.contains(field) {
             return false;
         }
-        let t = self.ttl.get_or_insert_with(|| {
-            Box::new(FieldTtls {
-                at: HashMap::with_hasher(TtlHasher::default()),
-                next: u64::MAX,
-            })
-        });
+        let t = self.ttl.get_or_insert_with(|| Box::new(FieldTtls::new()));
         t.next = t.next.min(at_ms);
         match t.at.get_mut(field) {
             Some(slot) => *slot = at_ms,
