@@ -2,13 +2,23 @@
 //!
 //! A file is `REDIS` + four version digits, aux fields, then per database SELECTDB,
 //! RESIZEDB and its keys (optional EXPIRETIME_MS, the type byte, the key, the value), then
-//! EOF and the CRC64 of everything before it (0 when checksums are off).
+//! EOF and the CRC64 of everything before it (0 when checksums are off). SELECTDB may come
+//! any number of times: it only says which database the following keys go to, which is what
+//! lets a background snapshot write shards in whatever order they are reached.
+//!
+//! Files are version 10 (what Redis 7.0 reads) unless a hash has fields with a TTL: those
+//! need RDB 12's `HASH_METADATA` / `HASH_LISTPACK_EX` types, and the file is then marked 12.
 
 pub mod read;
+#[cfg(test)]
+mod tests;
 pub mod write;
 
 pub use read::{load, load_value, Item, LoadOptions, RdbError, Summary};
-pub use write::{write_file, write_value, SaveOptions, Version};
+pub use write::{
+    set_version, write_file, write_header, write_record, write_select, write_value, FileSummary,
+    Record, SaveOptions, Version,
+};
 
 /// Value types.
 pub mod ty {
@@ -33,6 +43,15 @@ pub mod ty {
     pub const STREAM_LISTPACKS_2: u8 = 19;
     pub const SET_LISTPACK: u8 = 20;
     pub const STREAM_LISTPACKS_3: u8 = 21;
+    /// RDB 12 (Redis 7.4 release candidates): a hash with field TTLs, absolute times.
+    pub const HASH_METADATA_PRE_GA: u8 = 22;
+    /// RDB 12 (Redis 7.4 release candidates): a listpack of field, value, TTL triplets.
+    pub const HASH_LISTPACK_EX_PRE_GA: u8 = 23;
+    /// RDB 12: the smallest field TTL, then (TTL relative to it + 1, or 0; field; value).
+    pub const HASH_METADATA: u8 = 24;
+    /// RDB 12: the smallest field TTL, then a listpack of (field, value, TTL or 0)
+    /// triplets ordered by TTL, fields without one last.
+    pub const HASH_LISTPACK_EX: u8 = 25;
 }
 
 /// Opcodes between keys.

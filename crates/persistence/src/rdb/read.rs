@@ -337,7 +337,7 @@ pub fn load(
             _ => {}
         }
         let key = r.string()?.into_owned();
-        let value = match read_body(&mut r, t, &opts.limits) {
+        let value = match read_body(&mut r, t, &opts.limits, opts.now_ms) {
             Ok(v) => v,
             Err(e) if e.message == EMPTY => {
                 sum.empty_skipped += 1;
@@ -372,12 +372,14 @@ pub fn load(
 pub fn load_value(buf: &[u8], limits: &Limits) -> Result<Value> {
     let mut r = Reader::new(buf);
     let t = r.u8()?;
-    read_body(&mut r, t, limits)
+    read_body(&mut r, t, limits, 0)
 }
 
 const EMPTY: &str = "empty key";
 
-fn read_body(r: &mut Reader<'_>, t: u8, limits: &Limits) -> Result<Value> {
+/// Reads a value of type `t`. Hash fields whose TTL is at or before `now_ms` are dropped
+/// (0 keeps all).
+fn read_body(r: &mut Reader<'_>, t: u8, limits: &Limits, now_ms: u64) -> Result<Value> {
     let at = r.pos;
     let bad = |m: &str| RdbError {
         offset: at,
@@ -534,6 +536,48 @@ fn read_body(r: &mut Reader<'_>, t: u8, limits: &Limits) -> Result<Value> {
         ty::STREAM_LISTPACKS | ty::STREAM_LISTPACKS_2 | ty::STREAM_LISTPACKS_3 => {
             read_stream(r, t)?
         }
+        ty::HASH_METADATA | ty::HASH_METADATA_PRE_GA => {
+            let min = if t == ty::HASH_METADATA {
+                r.ms_time()? as u64
+            } else {
+                0
+            };
+            let n = r.count(3)?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                let ttl = r.len()?;
+                let at = match (t, ttl) {
+                    (_, 0) => 0,
+                    (ty::HASH_METADATA, ttl) => (ttl - 1)
+                        .checked_add(min)
+                        .ok_or_else(|| bad("invalid hash field TTL"))?,
+                    (_, ttl) => ttl,
+                };
+                let f = r.string()?.into_owned();
+                let v = r.string()?.into_owned();
+                items.push((f, v, at));
+            }
+            hash_with_ttls(items, limits, now_ms).map_err(&bad)?
+        }
+        ty::HASH_LISTPACK_EX | ty::HASH_LISTPACK_EX_PRE_GA => {
+            if t == ty::HASH_LISTPACK_EX {
+                r.ms_time()?;
+            }
+            let blob = r.string()?;
+            let e = listpack::decode(&blob).map_err(wrap)?;
+            if e.len() % 3 != 0 {
+                return Err(bad("hash listpack with TTLs not made of triplets"));
+            }
+            let mut items = Vec::with_capacity(e.len() / 3);
+            for p in e.chunks_exact(3) {
+                let at = p[2]
+                    .as_int()
+                    .filter(|&v| v >= 0)
+                    .ok_or_else(|| bad("invalid hash field TTL"))?;
+                items.push((p[0].to_vec(), p[1].to_vec(), at as u64));
+            }
+            hash_with_ttls(items, limits, now_ms).map_err(&bad)?
+        }
         ty::MODULE_PRE_GA => return Err(bad("pre-release module value format is not supported")),
         _ => return Err(bad(&format!("unknown RDB value type {t}"))),
     };
@@ -613,6 +657,44 @@ fn hash_of(
         return Err("duplicate hash fields detected");
     }
     Ok(Value::Hash(Box::new(h)))
+}
+
+/// Redis's largest field expiry time (`EB_EXPIRE_TIME_MAX`, 2^48 - 1 ms).
+const FIELD_EXPIRE_MAX: u64 = (1 << 48) - 1;
+
+/// A hash of (field, value, expiry time or 0) triplets, fields due at `now_ms` left out
+/// (none when 0).
+fn hash_with_ttls(
+    items: Vec<(Vec<u8>, Vec<u8>, u64)>,
+    limits: &Limits,
+    now_ms: u64,
+) -> std::result::Result<Value, &'static str> {
+    if items.iter().any(|i| i.2 > FIELD_EXPIRE_MAX) {
+        return Err("invalid hash field TTL");
+    }
+    let total = items.len();
+    let live: Vec<_> = items
+        .into_iter()
+        .filter(|i| i.2 == 0 || now_ms == 0 || i.2 > now_ms)
+        .collect();
+    if total > 0 && live.is_empty() {
+        return Err(EMPTY);
+    }
+    let Value::Hash(mut h) = hash_of(
+        live.iter()
+            .map(|(f, v, _)| (f.clone(), v.clone()))
+            .collect(),
+        limits,
+    )?
+    else {
+        return Err("hash expected");
+    };
+    for (f, _, at) in &live {
+        if *at != 0 {
+            h.set_expire(f, *at);
+        }
+    }
+    Ok(Value::Hash(h))
 }
 
 fn read_module(r: &mut Reader<'_>) -> Result<Value> {

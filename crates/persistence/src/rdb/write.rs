@@ -270,6 +270,46 @@ fn write_zset(o: &mut Out<'_>, z: &ZSet, t: u8) {
     }
 }
 
+/// The live fields of a hash with field TTLs at `now_ms`: (field, value, expiry or 0).
+fn live_fields(h: &Hash, now_ms: u64) -> Vec<(&[u8], &[u8], u64)> {
+    h.iter()
+        .filter_map(|(f, v)| match h.expire_at(f) {
+            Some(at) if at <= now_ms => None,
+            at => Some((f, v, at.unwrap_or(0))),
+        })
+        .collect()
+}
+
+/// A hash with field TTLs (`rdbSaveObject` for `OBJ_ENCODING_LISTPACK_EX` and a hash table
+/// with expiry metadata): the smallest TTL first, then the fields.
+fn write_hash_ttl(o: &mut Out<'_>, fields: &mut [(&[u8], &[u8], u64)], t: u8) {
+    let min = fields
+        .iter()
+        .map(|f| f.2)
+        .filter(|&at| at != 0)
+        .min()
+        .unwrap_or(0);
+    o.ms_time(min as i64);
+    if t == ty::HASH_LISTPACK_EX {
+        // Ordered by TTL, fields without one last, as Redis keeps them.
+        fields.sort_by_key(|f| if f.2 == 0 { u64::MAX } else { f.2 });
+        let mut b = Builder::new();
+        for (f, v, at) in fields.iter() {
+            b.push(f);
+            b.push(v);
+            b.push_int(*at as i64);
+        }
+        o.string(&b.finish());
+    } else {
+        o.len(fields.len() as u64);
+        for (f, v, at) in fields.iter() {
+            o.len(if *at == 0 { 0 } else { at - min + 1 });
+            o.string(f);
+            o.string(v);
+        }
+    }
+}
+
 fn write_hash(o: &mut Out<'_>, h: &Hash, t: u8) {
     if t == ty::HASH_LISTPACK {
         let mut b = Builder::new();
@@ -404,6 +444,143 @@ fn write_stream(o: &mut Out<'_>, s: &Stream) {
     }
 }
 
+/// What [`write_record`] did with a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Expired at the snapshot time (or a hash whose fields all expired): nothing written.
+    Skipped,
+    Written,
+    /// Written with RDB 12's hash-field-TTL types: the file must say version 12.
+    WrittenV12,
+}
+
+/// Appends one key's record (`rdbSaveKeyValuePair`): EXPIRETIME_MS when it has a TTL, the
+/// type, the key, the value. Keys expired at `now_ms` are skipped, and so are hash fields;
+/// a hash with live field TTLs is written as `HASH_LISTPACK_EX` (packed) or
+/// `HASH_METADATA`.
+pub fn write_record(
+    buf: &mut Vec<u8>,
+    key: &[u8],
+    value: &Value,
+    expire_at: Option<u64>,
+    now_ms: u64,
+    opts: &SaveOptions,
+) -> Record {
+    if expire_at.is_some_and(|at| at <= now_ms) {
+        return Record::Skipped;
+    }
+    let mut o = Out {
+        buf: &mut *buf,
+        compress: opts.compress,
+        version: opts.version,
+    };
+    if let Value::Hash(h) = value {
+        if h.volatile_len() > 0 {
+            let mut fields = live_fields(h, now_ms);
+            if fields.is_empty() {
+                return Record::Skipped;
+            }
+            if let Some(at) = expire_at {
+                o.byte(op::EXPIRETIME_MS);
+                o.ms_time(at as i64);
+            }
+            let with_ttl = fields.iter().any(|f| f.2 != 0);
+            let t = match (with_ttl, h.is_packed()) {
+                (true, true) => ty::HASH_LISTPACK_EX,
+                (true, false) => ty::HASH_METADATA,
+                (false, true) => ty::HASH_LISTPACK,
+                (false, false) => ty::HASH,
+            };
+            o.byte(t);
+            o.string(key);
+            if with_ttl {
+                write_hash_ttl(&mut o, &mut fields, t);
+                return Record::WrittenV12;
+            }
+            if t == ty::HASH_LISTPACK {
+                let mut b = Builder::new();
+                for (f, v, _) in &fields {
+                    b.push(f);
+                    b.push(v);
+                }
+                o.string(&b.finish());
+            } else {
+                o.len(fields.len() as u64);
+                for (f, v, _) in &fields {
+                    o.string(f);
+                    o.string(v);
+                }
+            }
+            return Record::Written;
+        }
+    }
+    if let Some(at) = expire_at {
+        o.byte(op::EXPIRETIME_MS);
+        o.ms_time(at as i64);
+    }
+    let t = type_of(value, opts.version);
+    o.byte(t);
+    o.string(key);
+    write_body(buf, value, t, opts.compress, opts.version);
+    Record::Written
+}
+
+/// Appends the file header: `REDIS` and the version, then the aux fields.
+pub fn write_header(buf: &mut Vec<u8>, opts: &SaveOptions) {
+    buf.extend_from_slice(format!("REDIS{:04}", opts.version.number()).as_bytes());
+    let mut o = Out {
+        buf,
+        compress: opts.compress,
+        version: opts.version,
+    };
+    let aux = |o: &mut Out<'_>, k: &str, v: &[u8]| {
+        o.byte(op::AUX);
+        o.string(k.as_bytes());
+        o.string(v);
+    };
+    aux(&mut o, "redis-ver", opts.redis_ver.as_bytes());
+    aux(&mut o, "redis-bits", b"64");
+    aux(&mut o, "ctime", opts.ctime.to_string().as_bytes());
+    aux(&mut o, "used-mem", opts.used_mem.to_string().as_bytes());
+    aux(&mut o, "aof-base", if opts.aof_base { b"1" } else { b"0" });
+}
+
+/// Appends SELECTDB `db` and, with sizes, the RESIZEDB hint.
+pub fn write_select(buf: &mut Vec<u8>, db: usize, sizes: Option<(u64, u64)>) {
+    buf.push(op::SELECTDB);
+    put_len(buf, db as u64);
+    if let Some((keys, volatile)) = sizes {
+        buf.push(op::RESIZEDB);
+        put_len(buf, keys);
+        put_len(buf, volatile);
+    }
+}
+
+/// Rewrites the version of a finished file from 10 to `version` in place and returns the
+/// checksum the changed file has (the CRC64 is linear: the old checksum xor the checksum of
+/// the difference). `crc` is the old checksum (0 when checksums are off, which stays 0);
+/// `len` is the length of the checksummed part (the whole file less the 8-byte trailer).
+pub fn set_version(header: &mut [u8; 9], version: u16, crc: u64, len: u64) -> u64 {
+    let mut diff = [0u8; 9];
+    let new = format!("REDIS{version:04}");
+    for (i, b) in new.bytes().enumerate() {
+        diff[i] = header[i] ^ b;
+        header[i] = b;
+    }
+    if crc == 0 {
+        return 0;
+    }
+    let mut d = crc64(0, &diff);
+    let zeros = [0u8; 1 << 16];
+    let mut left = len.saturating_sub(9);
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        d = crc64(d, &zeros[..n]);
+        left -= n as u64;
+    }
+    crc ^ d
+}
+
 /// A writer that keeps the CRC64 of what went through it.
 struct CrcWriter<W: Write> {
     inner: W,
@@ -421,31 +598,23 @@ impl<W: Write> CrcWriter<W> {
 }
 
 /// Writes a whole RDB file of `dbs` (every shard locked in turn; the caller holds the world
-/// lock, so the file is one point in time). Returns the number of keys written.
-pub fn write_file<W: Write>(out: W, dbs: &Dbs, now_ms: u64, opts: &SaveOptions) -> io::Result<u64> {
+/// lock, so the file is one point in time). Returns the number of keys written and whether
+/// a hash with field TTLs was (the file then needs version 12: see [`set_version`]), with
+/// the checksum written.
+pub fn write_file<W: Write>(
+    out: W,
+    dbs: &Dbs,
+    now_ms: u64,
+    opts: &SaveOptions,
+) -> io::Result<FileSummary> {
     let mut w = CrcWriter {
         inner: out,
         crc: 0,
         checksum: opts.checksum,
     };
     let mut buf = Vec::with_capacity(1 << 16);
-    buf.extend_from_slice(format!("REDIS{:04}", opts.version.number()).as_bytes());
-    let mut o = Out {
-        buf: &mut buf,
-        compress: opts.compress,
-        version: opts.version,
-    };
-    let aux = |o: &mut Out<'_>, k: &str, v: &[u8]| {
-        o.byte(op::AUX);
-        o.string(k.as_bytes());
-        o.string(v);
-    };
-    aux(&mut o, "redis-ver", opts.redis_ver.as_bytes());
-    aux(&mut o, "redis-bits", b"64");
-    aux(&mut o, "ctime", opts.ctime.to_string().as_bytes());
-    aux(&mut o, "used-mem", opts.used_mem.to_string().as_bytes());
-    aux(&mut o, "aof-base", if opts.aof_base { b"1" } else { b"0" });
-    let mut keys = 0u64;
+    write_header(&mut buf, opts);
+    let mut sum = FileSummary::default();
     for db in 0..dbs.len() {
         let d = dbs.db(db);
         let (mut size, mut volatile) = (0u64, 0u64);
@@ -457,39 +626,26 @@ pub fn write_file<W: Write>(out: W, dbs: &Dbs, now_ms: u64, opts: &SaveOptions) 
         if size == 0 {
             continue;
         }
-        let mut o = Out {
-            buf: &mut buf,
-            compress: opts.compress,
-            version: opts.version,
-        };
-        o.byte(op::SELECTDB);
-        o.len(db as u64);
-        o.byte(op::RESIZEDB);
-        o.len(size);
-        o.len(volatile);
+        write_select(&mut buf, db, Some((size, volatile)));
         for i in 0..d.shard_count() {
             let s = d.lock(i);
             for pos in 0..s.len() {
-                if s.expired_at(pos, now_ms) {
-                    continue;
+                match write_record(
+                    &mut buf,
+                    s.key(pos),
+                    s.value(pos),
+                    s.expire_at(pos),
+                    now_ms,
+                    opts,
+                ) {
+                    Record::Skipped => continue,
+                    Record::Written => {}
+                    Record::WrittenV12 => sum.field_ttls = true,
                 }
-                if let Some(at) = s.expire_at(pos) {
-                    buf.push(op::EXPIRETIME_MS);
-                    buf.extend_from_slice(&at.to_le_bytes());
-                }
-                let value = s.value(pos);
-                let t = type_of(value, opts.version);
-                buf.push(t);
-                Out {
-                    buf: &mut buf,
-                    compress: opts.compress,
-                    version: opts.version,
-                }
-                .string(s.key(pos));
-                write_body(&mut buf, value, t, opts.compress, opts.version);
-                keys += 1;
+                sum.keys += 1;
                 if buf.len() >= 1 << 16 {
                     w.put(&buf)?;
+                    sum.bytes += buf.len() as u64;
                     buf.clear();
                 }
             }
@@ -497,8 +653,22 @@ pub fn write_file<W: Write>(out: W, dbs: &Dbs, now_ms: u64, opts: &SaveOptions) 
     }
     buf.push(op::EOF);
     w.put(&buf)?;
-    let crc = if opts.checksum { w.crc } else { 0 };
-    w.inner.write_all(&crc.to_le_bytes())?;
+    sum.bytes += buf.len() as u64;
+    sum.crc = if opts.checksum { w.crc } else { 0 };
+    w.inner.write_all(&sum.crc.to_le_bytes())?;
+    sum.bytes += 8;
     w.inner.flush()?;
-    Ok(keys)
+    Ok(sum)
+}
+
+/// What writing a file produced.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileSummary {
+    pub keys: u64,
+    /// Bytes written, the trailer included.
+    pub bytes: u64,
+    /// The checksum in the trailer (0 when off).
+    pub crc: u64,
+    /// A hash with field TTLs was written: the file needs version 12.
+    pub field_ttls: bool,
 }
