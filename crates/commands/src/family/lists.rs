@@ -356,9 +356,19 @@ fn pop_first_of(
         let Some(pos) = shard.lookup(&op, hash, key) else {
             continue;
         };
-        if list_ref(shard.value(pos))?.is_empty() {
+        let len = list_ref(shard.value(pos))?.len();
+        if len == 0 {
             continue;
         }
+        // Propagated as Redis does: [LR]POP key, with the count popped for [B]LMPOP.
+        let mut effect = vec![
+            Bytes::from_static(if end == End::Head { b"LPOP" } else { b"RPOP" }),
+            key.clone(),
+        ];
+        if let Some(n) = count {
+            effect.push(Bytes::from(n.min(len).to_string()));
+        }
+        crate::propagate::rewrite(effect);
         cx.out.array(2);
         cx.out.bulk(key);
         match count {
@@ -524,12 +534,28 @@ fn blmove(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let from = parse_end(&args[3])?;
     let to = parse_end(&args[4])?;
     let deadline = parse_timeout(&args[5], cx.store.now_ms)?;
-    move_generic(cx, &args[1], &args[2], from, to, Some(deadline))
+    move_generic(cx, &args[1], &args[2], from, to, Some(deadline))?;
+    // Served: propagated as LMOVE (Redis's rewrite).
+    crate::propagate::rewrite_if_written(vec![
+        Bytes::from_static(b"LMOVE"),
+        args[1].clone(),
+        args[2].clone(),
+        args[3].clone(),
+        args[4].clone(),
+    ]);
+    Ok(())
 }
 
 fn brpoplpush(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let deadline = parse_timeout(&args[3], cx.store.now_ms)?;
-    move_generic(cx, &args[1], &args[2], End::Tail, End::Head, Some(deadline))
+    move_generic(cx, &args[1], &args[2], End::Tail, End::Head, Some(deadline))?;
+    // Served: propagated as RPOPLPUSH (Redis's rewrite).
+    crate::propagate::rewrite_if_written(vec![
+        Bytes::from_static(b"RPOPLPUSH"),
+        args[1].clone(),
+        args[2].clone(),
+    ]);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

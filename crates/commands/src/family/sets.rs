@@ -277,6 +277,12 @@ fn spop(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match count {
         None => {
             let m = set.pop_random(&mut rng).unwrap_or_default();
+            // Propagated as Redis does: the member removed, not the random choice.
+            crate::propagate::rewrite(vec![
+                Bytes::from_static(b"SREM"),
+                Bytes::copy_from_slice(key),
+                Bytes::copy_from_slice(&m),
+            ]);
             k.op.emit(key, SPOP);
             cx.out.bulk(&m);
         }
@@ -287,6 +293,10 @@ fn spop(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(n) if n >= set.len() => {
             // Redis answers with the union of the one set, then deletes it.
             let all = union_diff(&[Some(&*set)], SetOp::Union, &lim);
+            crate::propagate::rewrite(vec![
+                Bytes::from_static(b"DEL"),
+                Bytes::copy_from_slice(key),
+            ]);
             k.op.emit(key, SPOP);
             cx.out.set(all.len());
             for m in all.iter() {
@@ -298,6 +308,12 @@ fn spop(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         Some(n) => {
             let popped = set.pop_many(n, &mut rng, &lim);
+            // Propagated as Redis does: SREMs of the members removed, 1024 at a time.
+            for batch in popped.chunks(1024) {
+                let mut srem = vec![Bytes::from_static(b"SREM"), Bytes::copy_from_slice(key)];
+                srem.extend(batch.iter().map(|m| Bytes::copy_from_slice(m)));
+                crate::propagate::rewrite(srem);
+            }
             k.op.emit(key, SPOP);
             cx.out.set(popped.len());
             for m in &popped {

@@ -248,6 +248,10 @@ pub(crate) fn xack(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .map(|a| parse_strict_id(a))
         .collect::<Result<Vec<_>, _>>()?;
     let acked = ids.into_iter().filter(|&id| g.ack(id)).count();
+    if acked > 0 {
+        // No keyspace event, but a write to propagate (as Redis).
+        crate::propagate::written();
+    }
     cx.out.int(acked as i64);
     Ok(())
 }
@@ -412,17 +416,31 @@ pub(crate) fn xclaim(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(mut g) = s.groups.remove(&name[..]) else {
         return Err(no_key_or_group(key, name));
     };
-    if last_id > g.last_id {
+    let moved_last_id = last_id > g.last_id;
+    if moved_last_id {
         g.last_id = last_id;
     }
     let created = g.create_consumer(cname, now);
     if let Some(c) = g.consumers.get_mut(&cname[..]) {
         c.seen_time = now;
     }
+    // Propagated as Redis does: one idempotent XCLAIM per claimed or dropped entry.
+    let mut effects = Vec::new();
     let mut claimed = Vec::new();
     for id in ids {
         let exists = s.get(id).is_some();
         if !exists {
+            if let Some(n) = g.pel.get(&id) {
+                effects.push(crate::propagate::xclaim_effect(
+                    key,
+                    name,
+                    &n.consumer,
+                    id.to_string(),
+                    n.delivery_time,
+                    n.delivery_count,
+                    g.last_id.to_string(),
+                ));
+            }
             g.ack(id);
             continue;
         }
@@ -445,10 +463,37 @@ pub(crate) fn xclaim(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if !justid {
             nack.delivery_count += 1;
         }
+        let (time, count) = (nack.delivery_time, nack.delivery_count);
         if let Some(c) = g.consumers.get_mut(&cname[..]) {
             c.active_time = now;
         }
+        effects.push(crate::propagate::xclaim_effect(
+            key,
+            name,
+            cname,
+            id.to_string(),
+            time,
+            count,
+            g.last_id.to_string(),
+        ));
         claimed.push(id);
+    }
+    if moved_last_id && effects.is_empty() {
+        effects.push(crate::propagate::xsetid_effect(
+            key,
+            name,
+            g.last_id.to_string(),
+            g.entries_read,
+        ));
+    }
+    if created && effects.is_empty() {
+        effects.push(crate::propagate::xcreateconsumer_effect(key, name, cname));
+    }
+    if effects.is_empty() {
+        crate::propagate::suppress();
+    }
+    for e in effects {
+        crate::propagate::rewrite(e);
     }
     cx.out.array(claimed.len());
     for id in claimed {
@@ -514,12 +559,24 @@ pub(crate) fn xautoclaim(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let candidates: Vec<StreamId> = g.pel.range(start..).map(|(k, _)| *k).take(limit).collect();
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
+    let mut effects = Vec::new();
     let mut visited = 0;
     while attempts > 0 && count > 0 && visited < candidates.len() {
         attempts -= 1;
         let id = candidates[visited];
         visited += 1;
         if s.get(id).is_none() {
+            if let Some(n) = g.pel.get(&id) {
+                effects.push(crate::propagate::xclaim_effect(
+                    key,
+                    name,
+                    &n.consumer,
+                    id.to_string(),
+                    n.delivery_time,
+                    n.delivery_count,
+                    g.last_id.to_string(),
+                ));
+            }
             g.ack(id);
             deleted.push(id);
             count -= 1;
@@ -537,11 +594,30 @@ pub(crate) fn xautoclaim(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if !justid {
             nack.delivery_count += 1;
         }
+        let delivered = nack.delivery_count;
         if let Some(c) = g.consumers.get_mut(&cname[..]) {
             c.active_time = now;
         }
+        effects.push(crate::propagate::xclaim_effect(
+            key,
+            name,
+            cname,
+            id.to_string(),
+            now,
+            delivered,
+            g.last_id.to_string(),
+        ));
         claimed.push(id);
         count -= 1;
+    }
+    if created && effects.is_empty() {
+        effects.push(crate::propagate::xcreateconsumer_effect(key, name, cname));
+    }
+    if effects.is_empty() {
+        crate::propagate::suppress();
+    }
+    for e in effects {
+        crate::propagate::rewrite(e);
     }
     let next = candidates.get(visited).copied().unwrap_or_default();
     let out = &mut *cx.out;

@@ -246,7 +246,9 @@ struct AddTrimArgs {
 }
 
 /// `streamParseAddOrTrimArgsOrReply`.
-fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<AddTrimArgs, CmdError> {
+/// `obey`: the command comes from this replica's master, whose trims are exact (its
+/// `= <n> LIMIT <m>` is obeyed without the limit, as Redis's `mustObeyClient`).
+fn parse_add_trim(args: &[Bytes], xadd: bool, obey: bool) -> Result<AddTrimArgs, CmdError> {
     let mut a = AddTrimArgs {
         trim: None,
         approx: false,
@@ -310,7 +312,9 @@ fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<AddTrimArgs, CmdError> {
     if !xadd && a.trim.is_none() {
         return Err(XTRIM_WITHOUT_STRATEGY);
     }
-    if limit_given {
+    if obey {
+        a.limit = 0;
+    } else if limit_given {
         if !a.approx {
             return Err(LIMIT_WITHOUT_APPROX);
         }
@@ -322,8 +326,60 @@ fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<AddTrimArgs, CmdError> {
     Ok(a)
 }
 
+/// What XADD and XTRIM propagate, as Redis: the ID argument made explicit (`*`, `<ms>-*`),
+/// and an approximate trim made exact at its result (`MAXLEN = <length>` or
+/// `MINID = <first id>`, without LIMIT), so replicas end with the same entries.
+fn propagate_add_trim(args: &[Bytes], a: &AddTrimArgs, id: Option<StreamId>, s: &Stream) {
+    let explicit = id.filter(|_| !matches!(a.id, Some((_, true))));
+    if explicit.is_none() && !a.approx {
+        return;
+    }
+    let end = if id.is_some() { a.idpos } else { args.len() };
+    let mut out = Vec::with_capacity(args.len());
+    out.extend_from_slice(&args[..2.min(args.len())]);
+    let mut i = 2;
+    while i < end {
+        let opt = &args[i];
+        if a.approx && (is(opt, "maxlen") || is(opt, "minid")) {
+            out.push(opt.clone());
+            if matches!(args.get(i + 1).map(|x| &x[..]), Some(b"~" | b"=")) {
+                i += 1;
+            }
+            out.push(Bytes::from_static(b"="));
+            out.push(Bytes::from(if is(opt, "maxlen") {
+                s.len().to_string()
+            } else {
+                s.first_entry()
+                    .map(|(first, _)| first)
+                    .unwrap_or_default()
+                    .to_string()
+            }));
+            i += 2;
+            continue;
+        }
+        if a.approx && is(opt, "limit") {
+            i += 2;
+            continue;
+        }
+        out.push(opt.clone());
+        i += 1;
+    }
+    if let Some(id) = id {
+        out.push(match explicit {
+            Some(_) => Bytes::from(id.to_string()),
+            None => args[a.idpos].clone(),
+        });
+        out.extend_from_slice(&args[a.idpos + 1..]);
+    }
+    crate::propagate::rewrite(out);
+}
+
 fn xadd(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let a = parse_add_trim(args, true)?;
+    let a = parse_add_trim(
+        args,
+        true,
+        crate::replication::from_master(cx.server, cx.client),
+    )?;
     let field_pos = a.idpos + 1;
     let items = args.get(field_pos..).unwrap_or(&[]);
     if items.len() < 2 || !items.len().is_multiple_of(2) {
@@ -373,11 +429,16 @@ fn xadd(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             k.op.emit(key, XTRIM);
         }
     }
+    propagate_add_trim(args, &a, Some(id), s);
     Ok(())
 }
 
 fn xtrim(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let a = parse_add_trim(args, false)?;
+    let a = parse_add_trim(
+        args,
+        false,
+        crate::replication::from_master(cx.server, cx.client),
+    )?;
     let key = &args[1];
     let mut k = cx.store.lock(key);
     let Some(pos) = k.find(key) else {
@@ -391,6 +452,7 @@ fn xtrim(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     if deleted > 0 {
         k.op.emit(key, XTRIM);
+        propagate_add_trim(args, &a, None, s);
     }
     cx.out.int(deleted as i64);
     Ok(())

@@ -108,6 +108,10 @@ fn generic(cx: &mut Ctx<'_>, args: &[Bytes], group_read: bool) -> CmdResult {
     let keys = &args[streams_arg..streams_arg + nstreams];
     let id_args = &args[streams_arg + nstreams..];
     let now = now(cx);
+    if group_read {
+        // XREADGROUP itself is never propagated: only the effects recorded below.
+        crate::propagate::suppress();
+    }
 
     let (mut locked, placed) = cx.store.lock_keys(keys.iter().map(|k| &k[..]));
     let op = cx.store.op();
@@ -181,6 +185,9 @@ fn generic(cx: &mut Ctx<'_>, args: &[Bytes], group_read: bool) -> CmdResult {
                 if let Some(grp) = s.groups.get_mut(&g[..]) {
                     if grp.create_consumer(c, now) {
                         op.emit(key, XGROUP_CREATECONSUMER);
+                        crate::propagate::rewrite(crate::propagate::xcreateconsumer_effect(
+                            key, g, c,
+                        ));
                     }
                     if let Some(cons) = grp.consumers.get_mut(&c[..]) {
                         cons.seen_time = now;
@@ -259,6 +266,31 @@ fn generic(cx: &mut Ctx<'_>, args: &[Bytes], group_read: bool) -> CmdResult {
             (Some((g, c)), From::New) => {
                 let after = s.groups.get(&g[..]).map(|g| g.last_id).unwrap_or_default();
                 let ids = s.deliver_new(g, c, after, count, noack, now);
+                // Propagated as Redis does: an XCLAIM per delivered entry, then the
+                // group's position.
+                if let Some(grp) = s.groups.get(&g[..]) {
+                    for &id in &ids {
+                        if let Some(n) = grp.pel.get(&id).filter(|_| !noack) {
+                            crate::propagate::rewrite(crate::propagate::xclaim_effect(
+                                key,
+                                g,
+                                c,
+                                id.to_string(),
+                                n.delivery_time,
+                                n.delivery_count,
+                                grp.last_id.to_string(),
+                            ));
+                        }
+                    }
+                    if !ids.is_empty() {
+                        crate::propagate::rewrite(crate::propagate::xsetid_effect(
+                            key,
+                            g,
+                            grp.last_id.to_string(),
+                            grp.entries_read,
+                        ));
+                    }
+                }
                 cx.out.array(ids.len());
                 for id in ids {
                     if let Some(f) = s.get(id) {
