@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # compat/redis-py.sh [--only-cinnabar] [TEST_FILE ...]
+# SUITE=messaging compat/redis-py.sh        FILES="tests/test_pubsub.py ..." compat/redis-py.sh
 #
 # Runs redis-py's own test suite (from its PyPI source distribution) against a fresh
 # Debian redis-server and a fresh cinnabar on the same machine, and prints both pass counts
 # and the share of the tests redis-server passes that cinnabar passes too, per command family.
 #
-# Default test files: tests/test_commands.py tests/test_asyncio/test_commands.py.
-# Other suites (pubsub, scripting, json, ...) can be named instead, e.g.
-#   compat/redis-py.sh tests/test_pubsub.py tests/test_asyncio/test_pubsub.py
+# Test files, first match wins: the arguments; else FILES (space-separated); else SUITE:
+#   commands   (default) tests/test_commands.py tests/test_asyncio/test_commands.py
+#   messaging  pub/sub, scripting, functions, pipelines and transactions, sync and asyncio:
+#              test_pubsub, test_scripting, test_function, test_pipeline and their
+#              tests/test_asyncio/ twins (test_function has none)
+# The report gives, per test file, how many tests redis-server and cinnabar pass and the
+# share of redis-server's passes that cinnabar passes too.
 #
 # --only-cinnabar: run the suite against cinnabar alone (no redis-server) and print its
 # passed/failed/skipped counts and every failing test with its reason. For suites whose
@@ -36,8 +41,18 @@ REDIS_PORT=${REDIS_PORT:-6390}
 CINNABAR_PORT=${CINNABAR_PORT:-6380}
 ONLY_CINNABAR=0
 if [ "${1:-}" = --only-cinnabar ]; then ONLY_CINNABAR=1; shift; fi
+FILES_ENV=${FILES:-}
 FILES=("$@")
-[ ${#FILES[@]} -gt 0 ] || FILES=(tests/test_commands.py tests/test_asyncio/test_commands.py)
+if [ ${#FILES[@]} -eq 0 ] && [ -n "$FILES_ENV" ]; then read -r -a FILES <<<"$FILES_ENV"; fi
+if [ ${#FILES[@]} -eq 0 ]; then
+    case "${SUITE:-commands}" in
+    commands) FILES=(tests/test_commands.py tests/test_asyncio/test_commands.py) ;;
+    messaging) FILES=(tests/test_pubsub.py tests/test_asyncio/test_pubsub.py
+        tests/test_scripting.py tests/test_asyncio/test_scripting.py tests/test_function.py
+        tests/test_pipeline.py tests/test_asyncio/test_pipeline.py) ;;
+    *) echo "redis-py.sh: unknown SUITE '$SUITE' (commands, messaging)" >&2; exit 2 ;;
+    esac
+fi
 
 die() { echo "redis-py.sh: $*" >&2; exit 2; }
 command -v redis-cli >/dev/null || die "redis-cli not found (apt-get install -y redis-tools)"

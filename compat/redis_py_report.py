@@ -3,6 +3,9 @@
 With `--single XML` it reports one run alone: passed/failed/skipped counts and each failing
 test with the first line of its failure (compat/redis-py.sh --only-cinnabar).
 
+Per test file it prints how many tests redis-server passes, how many of those cinnabar passes
+too, and the ratio (every test counts here, whatever its command).
+
 A test is attributed to the Redis command its name starts with (test_zadd_incr -> zadd).
 Tests of commands cinnabar does not implement yet are reported separately and left out of
 the headline figure, which is: of the tests redis-server passes, how many cinnabar passes.
@@ -70,6 +73,38 @@ def command_of(tid):
     return None
 
 
+def file_of(tid):
+    """tests.test_asyncio.test_pubsub.TestPubSub::test_x -> tests/test_asyncio/test_pubsub.py"""
+    parts = tid.split("::")[0].split(".")
+    while len(parts) > 1 and parts[-1][:1].isupper():  # test classes, possibly nested
+        parts.pop()
+    return "/".join(parts) + ".py"
+
+
+def per_file(redis, cinnabar):
+    """file -> [redis passed, cinnabar passed, both passed]"""
+    files = collections.defaultdict(lambda: [0, 0, 0])
+    for tid in set(redis) | set(cinnabar):
+        row = files[file_of(tid)]
+        r, c = redis.get(tid) == "passed", cinnabar.get(tid) == "passed"
+        row[0] += r
+        row[1] += c
+        row[2] += r and c
+    return files
+
+
+def print_per_file(redis, cinnabar):
+    print("per file: redis passed / cinnabar passed / cinnabar passed of redis's passes (ratio)")
+    total = [0, 0, 0]
+    for name, (r, c, both) in sorted(per_file(redis, cinnabar).items()):
+        pct = 100.0 * both / r if r else 100.0
+        print(f"  {name:42} {r:5} {c:5} {both:5}/{r:<5} ({pct:.1f}%)")
+        total = [total[0] + r, total[1] + c, total[2] + both]
+    r, c, both = total
+    pct = 100.0 * both / r if r else 100.0
+    print(f"  {'all files':42} {r:5} {c:5} {both:5}/{r:<5} ({pct:.1f}%)")
+
+
 def failure_reasons(path):
     """test id -> the first line of its failure or error message"""
     result = {}
@@ -99,6 +134,12 @@ def single(path):
     pct = 100.0 * passed / ran if ran else 0.0
     print(f"cinnabar: {passed} passed, {failed} failed, {skipped} skipped of {len(res)} tests")
     print(f"pass rate of the tests that ran: {passed}/{ran} ({pct:.1f}%)")
+    files = collections.defaultdict(collections.Counter)
+    for tid, o in res.items():
+        files[file_of(tid)][o] += 1
+    print("per file: passed / failed / skipped")
+    for name, c in sorted(files.items()):
+        print(f"  {name:42} {c['passed']:5} {c['failed']:5} {c['skipped']:5}")
     reasons = failure_reasons(path)
     if failed:
         print("failing tests:")
@@ -118,7 +159,6 @@ def main():
     total_redis = sum(1 for o in redis.values() if o == "passed")
     total_cinnabar = sum(1 for o in cinnabar.values() if o == "passed")
     in_scope = both = 0
-    failures = []
     for tid, o in redis.items():
         if o != "passed":
             continue
@@ -131,8 +171,6 @@ def main():
         if cinnabar.get(tid) == "passed":
             both += 1
             per[cmd][1] += 1
-        else:
-            failures.append(tid)
     print(f"redis-server passed {total_redis} tests; cinnabar passed {total_cinnabar}")
     pct = 100.0 * both / in_scope if in_scope else 0.0
     print(f"of the {in_scope} tests redis-server passes for commands cinnabar has, cinnabar passes {both} ({pct:.1f}%)")
@@ -141,10 +179,12 @@ def main():
     for cmd, (r, c) in sorted(per.items()):
         if c < r:
             print(f"  {cmd:22} {c}/{r}")
+    print_per_file(redis, cinnabar)
     if os.environ.get("SHOW_FAILURES"):
-        print("failing tests:")
-        for f in failures:
-            print("  " + f)
+        reasons = failure_reasons(sys.argv[2])
+        print("failing tests (redis-server passes them):")
+        for f in sorted(t for t, o in redis.items() if o == "passed" and cinnabar.get(t) != "passed"):
+            print(f"  {f}\n      {reasons.get(f, cinnabar.get(f, 'not run'))}")
 
 
 if __name__ == "__main__":

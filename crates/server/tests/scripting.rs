@@ -5,15 +5,6 @@
 
 mod common;
 
-/// Script busy state is process-wide (a cinnabar process runs one server); these tests run
-/// endless scripts, so they take turns rather than let the servers of one test process see
-/// each other's scripts.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 use common::{bulk, Conn, TestServer};
 use protocol::Frame;
 
@@ -43,7 +34,6 @@ fn wait_busy(b: &mut Conn) -> String {
 
 #[test]
 fn endless_script_gets_busy_and_script_kill_ends_it() {
-    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "50")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -65,9 +55,37 @@ fn endless_script_gets_busy_and_script_kill_ends_it() {
     );
 }
 
+/// Each server has its own script state: two servers of one process run endless scripts
+/// at once, and SCRIPT KILL on one leaves the other's script running.
+#[test]
+fn servers_in_one_process_run_and_kill_scripts_independently() {
+    let one = TestServer::start(&[("busy-reply-threshold", "20")]);
+    let two = TestServer::start(&[("busy-reply-threshold", "20")]);
+    let (mut a1, mut b1) = (one.connect(), one.connect());
+    let (mut a2, mut b2) = (two.connect(), two.connect());
+    let spin: &[u8] = b"while true do end";
+    a1.send(&[b"EVAL", spin, b"0"]);
+    assert_eq!(wait_busy(&mut b1), BUSY_EVAL);
+    a2.send(&[b"EVAL", spin, b"0"]);
+    assert_eq!(wait_busy(&mut b2), BUSY_EVAL);
+    assert_eq!(b1.cmd(&["SCRIPT", "KILL"]), Frame::Simple("OK".into()));
+    assert!(err(&a1.read().expect("reply")).starts_with("ERR Script killed by user"));
+    assert_eq!(b1.cmd(&["SET", "k", "1"]), Frame::Simple("OK".into()));
+    // The other server's script still runs, and a new one starts beside it.
+    assert_eq!(err(&b2.cmd(&["GET", "k"])), BUSY_EVAL);
+    a1.send(&[b"EVAL", spin, b"0"]);
+    assert_eq!(wait_busy(&mut b1), BUSY_EVAL);
+    assert_eq!(b2.cmd(&["SCRIPT", "KILL"]), Frame::Simple("OK".into()));
+    assert!(err(&a2.read().expect("reply")).starts_with("ERR Script killed by user"));
+    assert_eq!(b2.cmd(&["GET", "k"]), Frame::NullBulk);
+    assert_eq!(err(&b1.cmd(&["GET", "k"])), BUSY_EVAL);
+    assert_eq!(b1.cmd(&["SCRIPT", "KILL"]), Frame::Simple("OK".into()));
+    assert!(err(&a1.read().expect("reply")).starts_with("ERR Script killed by user"));
+    assert_eq!(bulk(&b1.cmd(&["GET", "k"])), "1");
+}
+
 #[test]
 fn pcall_cannot_swallow_script_kill() {
-    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "20")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -83,7 +101,6 @@ fn pcall_cannot_swallow_script_kill() {
 
 #[test]
 fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
-    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "20")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -96,6 +113,9 @@ fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
     assert_eq!(busy, BUSY_EVAL);
     assert!(err(&b.cmd(&["SCRIPT", "KILL"]))
         .starts_with("UNKILLABLE Sorry the script already executed write commands"));
+    // Regression: SHUTDOWN without NOSAVE waited for the script forever; Redis answers BUSY.
+    assert_eq!(err(&b.cmd(&["SHUTDOWN"])), BUSY_EVAL);
+    assert_eq!(err(&b.cmd(&["SHUTDOWN", "SAVE"])), BUSY_EVAL);
     b.send(&[b"SHUTDOWN", b"NOSAVE"]);
     // The script dies and the server shuts down: both connections end.
     let _ = a.read();
@@ -104,7 +124,6 @@ fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
 
 #[test]
 fn endless_function_gets_busy_and_function_kill_ends_it() {
-    let _serial = serial();
     let ts = TestServer::start(&[("busy-reply-threshold", "50")]);
     let mut a = ts.connect();
     let mut b = ts.connect();
@@ -124,7 +143,6 @@ fn endless_function_gets_busy_and_function_kill_ends_it() {
 
 #[test]
 fn raising_and_odd_returns_leave_the_server_responsive() {
-    let _serial = serial();
     let ts = TestServer::start(&[]);
     let mut c = ts.connect();
     let e = err(&c.cmd(&["EVAL", "error('boom')", "0"]));
@@ -152,7 +170,6 @@ fn raising_and_odd_returns_leave_the_server_responsive() {
 
 #[test]
 fn undeclared_keys_are_reachable() {
-    let _serial = serial();
     let ts = TestServer::start(&[]);
     let mut c = ts.connect();
     c.cmd(&["SET", "hidden", "41"]);
@@ -164,7 +181,6 @@ fn undeclared_keys_are_reachable() {
 
 #[test]
 fn scripts_are_atomic_against_other_clients() {
-    let _serial = serial();
     let ts = TestServer::start(&[]);
     let mut a = ts.connect();
     let mut b = ts.connect();
