@@ -80,8 +80,11 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::new(config);
-    // The dataset is loaded before listening, so no client ever sees it half loaded.
-    commands::family::persistence::load_at_startup(&server)?;
+    // The dataset is loaded before listening, so no client ever sees it half loaded. With
+    // `appendonly yes` the AOF is loaded instead of the RDB file, as Redis does.
+    if !commands::aof::startup(&server).map_err(anyhow::Error::msg)? {
+        commands::family::persistence::load_at_startup(&server)?;
+    }
     let running = server::start(server.clone()).await?;
     tracing::info!(
         "Cinnabar {} (Redis {} compatible) ready to accept connections on {}",
@@ -96,6 +99,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     tokio::spawn(signals(server.clone()));
     running.wait().await;
+    commands::aof::close(&server);
     tracing::info!("Cinnabar is now ready to exit, bye bye...");
     Ok(())
 }

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use protocol::Protocol;
 
-
 /// What the connection loop must do after the current command's reply is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -24,6 +23,8 @@ pub enum Action {
     Sleep(u64),
     /// Wait for keys (a blocking command found nothing to serve).
     Block(crate::blocking::BlockRequest),
+    /// Become a replica link (SYNC, PSYNC) or wait for replicas' acknowledgements (WAIT).
+    Replication(crate::replication::Handoff),
 }
 
 /// CLIENT REPLY mode.

@@ -48,15 +48,16 @@ const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool)
 }
 
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
+/// In Redis's order (its error text lists them so).
 const POLICIES: &[&str] = &[
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
     "volatile-lru",
     "volatile-lfu",
     "volatile-random",
     "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
 ];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
 
@@ -118,10 +119,25 @@ pub static PARAMS: &[Param] = &[
     p("pidfile", Kind::Str, "", false),
     p("requirepass", Kind::Str, "", true),
     p("save", Kind::Save, "3600 1 300 100 60 10000", true),
-    p("appendonly", Kind::Enum(&["no"]), "no", true),
+    p("appendonly", Kind::Bool, "no", true),
     p("appendfsync", Kind::Enum(FSYNC), "everysec", true),
     p("appendfilename", Kind::Str, "appendonly.aof", false),
     p("appenddirname", Kind::Str, "appendonlydir", false),
+    p("aof-use-rdb-preamble", Kind::Bool, "yes", true),
+    p("aof-load-truncated", Kind::Bool, "yes", true),
+    p("aof-timestamp-enabled", Kind::Enum(&["no"]), "no", true),
+    p("aof-rewrite-incremental-fsync", Kind::Bool, "yes", true),
+    p("no-appendfsync-on-rewrite", Kind::Bool, "no", true),
+    p(
+        "auto-aof-rewrite-percentage",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "100",
+        true,
+    ),
+    p("auto-aof-rewrite-min-size", Kind::Memory, "67108864", true),
     p("proto-max-bulk-len", Kind::Memory, "536870912", true),
     p(
         "client-query-buffer-limit",
@@ -136,6 +152,12 @@ pub static PARAMS: &[Param] = &[
         "maxmemory-samples",
         Kind::Int { min: 1, max: 64 },
         "5",
+        true,
+    ),
+    p(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        "10",
         true,
     ),
     p(
@@ -215,6 +237,117 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
     },
     p("repl-backlog-size", Kind::Memory, "1048576", true),
+    Param {
+        name: "replicaof",
+        alias: Some("slaveof"),
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+    },
+    Param {
+        name: "masterauth",
+        alias: None,
+        kind: Kind::Str,
+        default: "",
+        mutable: true,
+    },
+    p("masteruser", Kind::Str, "", true),
+    Param {
+        name: "replica-serve-stale-data",
+        alias: Some("slave-serve-stale-data"),
+        kind: Kind::Bool,
+        default: "yes",
+        mutable: true,
+    },
+    p(
+        "repl-timeout",
+        Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        "60",
+        true,
+    ),
+    Param {
+        name: "repl-ping-replica-period",
+        alias: Some("repl-ping-slave-period"),
+        kind: Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        default: "10",
+        mutable: true,
+    },
+    p("repl-diskless-sync", Kind::Bool, "yes", true),
+    p(
+        "repl-diskless-sync-delay",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "5",
+        true,
+    ),
+    p(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+        true,
+    ),
+    p(
+        "repl-backlog-ttl",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "3600",
+        true,
+    ),
+    Param {
+        name: "min-replicas-to-write",
+        alias: Some("min-slaves-to-write"),
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "0",
+        mutable: true,
+    },
+    Param {
+        name: "min-replicas-max-lag",
+        alias: Some("min-slaves-max-lag"),
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "10",
+        mutable: true,
+    },
+    Param {
+        name: "replica-priority",
+        alias: Some("slave-priority"),
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "100",
+        mutable: true,
+    },
+    p("replica-announced", Kind::Bool, "yes", true),
+    Param {
+        name: "replica-announce-ip",
+        alias: Some("slave-announce-ip"),
+        kind: Kind::Str,
+        default: "",
+        mutable: true,
+    },
+    Param {
+        name: "replica-announce-port",
+        alias: Some("slave-announce-port"),
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: true,
+    },
     p("latency-tracking", Kind::Bool, "yes", true),
     p(
         "tracking-table-max-keys",
@@ -401,6 +534,8 @@ pub struct Config {
     /// `slowlog-log-slower-than` (µs, negative: off) and `slowlog-max-len`, read per command.
     pub slowlog_slower_than: std::sync::atomic::AtomicI64,
     pub slowlog_max_len: AtomicU64,
+    /// maxmemory parameters read per command, the used-memory figure and eviction pool.
+    pub memory: crate::maxmemory::MaxMemory,
 }
 
 impl Config {
@@ -423,6 +558,7 @@ impl Config {
             limits: RwLock::new(keyspace::types::Limits::default()),
             slowlog_slower_than: Default::default(),
             slowlog_max_len: AtomicU64::new(0),
+            memory: Default::default(),
         };
         c.refresh_hot();
         c
@@ -658,6 +794,7 @@ impl Config {
             .store(num("slowlog-max-len"), Ordering::Relaxed);
         self.query_buffer_limit
             .store(num("client-query-buffer-limit"), Ordering::Relaxed);
+        self.memory.refresh(&v);
         self.pubsub_hot.refresh(
             v.get("notify-keyspace-events").map_or("", |s| s.as_str()),
             v.get("client-output-buffer-limit")

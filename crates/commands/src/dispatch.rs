@@ -153,8 +153,18 @@ pub(crate) fn run(
         return reject(server, out, Some(id), errors::NOAUTH);
     }
     client.handle.last_cmd.store(id as u32, Ordering::Relaxed);
-    if let Err(e) = crate::maxmemory::admit(server, client, spec) {
+    // A dataset being loaded: only commands flagged `loading` run.
+    if let Err(e) = crate::family::persistence::refuse_while_loading(server, spec) {
         return reject(server, out, Some(id), e);
+    }
+    if let Err(e) = crate::maxmemory::admit(server, client, spec, args) {
+        return reject(server, out, Some(id), e);
+    }
+    // Read-only replica, min-replicas-to-write, stale data: one load when none applies.
+    if server.replication.gate.load(Ordering::Relaxed) != 0 {
+        if let Err(e) = crate::replication::check_command(server, client, spec.flags) {
+            return reject(server, out, Some(id), e);
+        }
     }
     // While a script runs: wait for it or answer BUSY; SCRIPT/FUNCTION KILL answered here.
     // The gate is held until the world lock is, so no command waits behind a script.
@@ -166,17 +176,34 @@ pub(crate) fn run(
     // read per command.
     let start = quanta::Instant::now();
     // AOF and replicas: writers hold the order lock until their effects are logged.
-    let recording = crate::propagate::begin(server.propagation.is_active());
-    let order = match &recording {
-        Some(_) if !spec.has(flag::READONLY) => Some(server.propagation.order()),
-        _ => None,
-    };
+    // (`run` is never nested inside a recording command: EXEC and scripts use `nested`.)
     let keyspace = &server.keyspace;
-    let access = if spec.has(flag::EXCLUSIVE) {
-        keyspace.exclusive()
-    } else {
-        keyspace.shared()
+    let lock = || {
+        if spec.has(flag::EXCLUSIVE) {
+            keyspace.exclusive()
+        } else {
+            keyspace.shared()
+        }
     };
+    let record = || {
+        let recording = crate::propagate::begin(true);
+        let order = (!spec.has(flag::READONLY)).then(|| server.propagation.order());
+        (recording, order)
+    };
+    let (mut recording, mut order) = if server.propagation.is_active() {
+        record()
+    } else {
+        (None, None)
+    };
+    let mut access = lock();
+    // A sink is attached only under the world lock held exclusively: one attached while
+    // this command waited for the lock must see this command, so start over recording
+    // (the order lock comes before the world lock).
+    if recording.is_none() && server.propagation.is_active() {
+        drop(access);
+        (recording, order) = record();
+        access = lock();
+    }
     drop(gate);
     // Client-side caching: the writer NOLOOP skips, and the keys a tracking client reads.
     let _running = crate::tracking::Running::enter(client.id);

@@ -61,6 +61,7 @@ pub const POSITIVE: CmdError = CmdError::new("ERR value is out of range, must be
 pub const TIMEOUT_NOT_INTEGER: CmdError =
     CmdError::new("ERR timeout is not an integer or out of range");
 pub const NO_PROTO: CmdError = CmdError::new("NOPROTO unsupported protocol version");
+pub const LOADING: CmdError = CmdError::new("LOADING Redis is loading the dataset in memory");
 
 pub fn wrong_arity(name: &str) -> CmdError {
     CmdError::err(format_args!(
@@ -124,6 +125,13 @@ pub fn unsupported_option(opt: &[u8]) -> CmdError {
         String::from_utf8_lossy(opt)
     ))
 }
+
+/// A DENYOOM command while memory is over `maxmemory` and nothing more can be evicted.
+pub const OOM: CmdError = CmdError::new("OOM command not allowed when used memory > 'maxmemory'.");
+/// EXEC refused for the same reason (Redis's execCommandAbort with the OOM error).
+pub const EXECABORT_OOM: CmdError = CmdError::new(
+    "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.",
+);
 
 pub const NO_SUCH_CLIENT: CmdError = CmdError::new("ERR No such client");
 pub const NO_CONFIG_FILE: CmdError =

@@ -9,6 +9,7 @@
 //!   the client, the server, the reply writer.
 //! - [`family`]: one file per command family (strings, keys, connection, server).
 //! - [`errors`]: every protocol-visible error text.
+//! - [`aof`]: the append-only file (writer, fsync, rewrite, loading), BGREWRITEAOF, WAITAOF.
 //! - [`args`], [`glob`]: argument parsing and Redis's glob matching.
 //! - [`server`], [`client`], [`config`]: shared server state, per-connection state,
 //!   configuration parameters.
@@ -17,6 +18,7 @@
 //! - Knows nothing about sockets: a command is bytes in, reply bytes out.
 //! - A handler writes exactly one reply, or returns an error and writes nothing.
 
+pub mod aof;
 pub mod args;
 pub mod blocking;
 pub mod client;
@@ -32,6 +34,7 @@ pub mod notify;
 pub mod propagate;
 pub mod pubsub;
 pub mod registry;
+pub mod replication;
 pub mod server;
 pub mod spec;
 pub mod tracking;

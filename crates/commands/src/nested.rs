@@ -54,6 +54,7 @@ pub fn run_nested(
     now_ms: u64,
 ) -> Result<(), CmdError> {
     let spec = registry().spec(id);
+    crate::maxmemory::admit_nested(server, spec, args)?;
     let start = quanta::Instant::now();
     let db = client.db;
     let recording = crate::propagate::begin(false);

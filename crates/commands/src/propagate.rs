@@ -251,6 +251,17 @@ pub fn rewrite(cmd: Vec<Bytes>) {
     })
 }
 
+/// Like [`rewrite`], only if the running command has written so far (a blocking command
+/// that was served, not one that blocked).
+pub fn rewrite_if_written(cmd: Vec<Bytes>) {
+    RECORDER.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.depth > 0 && r.wrote {
+            r.rewrite.get_or_insert_with(Vec::new).push(cmd);
+        }
+    })
+}
+
 /// Marks the running command as logging nothing even though it wrote.
 pub fn suppress() {
     RECORDER.with(|r| {
@@ -259,6 +270,69 @@ pub fn suppress() {
             r.rewrite.get_or_insert_with(Vec::new);
         }
     })
+}
+
+/// Marks the running command as a write whose change the feed does not announce (XACK,
+/// which Redis propagates without a keyspace event).
+pub fn written() {
+    mark_written();
+}
+
+fn b(s: impl Into<Vec<u8>>) -> Bytes {
+    Bytes::from(s.into())
+}
+
+/// Redis's `streamPropagateXCLAIM`: the idempotent form of a delivery or claim,
+/// `XCLAIM <key> <group> <consumer> 0 <id> TIME <ms> RETRYCOUNT <n> FORCE JUSTID LASTID <id>`.
+pub fn xclaim_effect(
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    id: String,
+    delivery_time: i64,
+    delivery_count: u64,
+    last_id: String,
+) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XCLAIM"),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(group),
+        Bytes::copy_from_slice(consumer),
+        Bytes::from_static(b"0"),
+        b(id),
+        Bytes::from_static(b"TIME"),
+        b(delivery_time.to_string()),
+        Bytes::from_static(b"RETRYCOUNT"),
+        b(delivery_count.to_string()),
+        Bytes::from_static(b"FORCE"),
+        Bytes::from_static(b"JUSTID"),
+        Bytes::from_static(b"LASTID"),
+        b(last_id),
+    ]
+}
+
+/// Redis's `streamPropagateGroupID`: `XGROUP SETID <key> <group> <id> ENTRIESREAD <n>`.
+pub fn xsetid_effect(key: &[u8], group: &[u8], last_id: String, entries_read: i64) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"SETID"),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(group),
+        b(last_id),
+        Bytes::from_static(b"ENTRIESREAD"),
+        b(entries_read.to_string()),
+    ]
+}
+
+/// Redis's `streamPropagateConsumerCreation`: `XGROUP CREATECONSUMER <key> <group> <name>`.
+pub fn xcreateconsumer_effect(key: &[u8], group: &[u8], consumer: &[u8]) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"CREATECONSUMER"),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(group),
+        Bytes::copy_from_slice(consumer),
+    ]
 }
 
 fn mark_written() {
@@ -436,7 +510,9 @@ mod tests {
         );
         assert_eq!(
             deterministic(&line(&["restore", "k", "100", "payload", "REPLACE"]), now),
-            Some(line(&["restore", "k", "1000100", "payload", "REPLACE", "ABSTTL"]))
+            Some(line(&[
+                "restore", "k", "1000100", "payload", "REPLACE", "ABSTTL"
+            ]))
         );
         assert_eq!(
             deterministic(&line(&["restore", "k", "0", "payload"]), now),

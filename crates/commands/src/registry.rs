@@ -35,6 +35,8 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         family::scripting::COMMANDS,
         family::functions::COMMANDS,
         family::persistence::COMMANDS,
+        crate::replication::COMMANDS,
+        crate::aof::COMMANDS,
     ]
     .into_iter()
     .flatten()

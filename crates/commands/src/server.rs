@@ -219,6 +219,10 @@ pub struct Server {
     pub tracking: Arc<crate::tracking::Tracking>,
     /// The effect stream to the append-only file and replicas, fed by the change feed.
     pub propagation: Arc<crate::propagate::Propagation>,
+    /// The append-only file: its writer, fsync policy and rewrites.
+    pub aof: Arc<crate::aof::Aof>,
+    /// Replication: the backlog, replica links, and this server's master if it is a replica.
+    pub replication: crate::replication::Replication,
     pub started: Instant,
     pub run_id: String,
     /// Replication id (INFO replication master_replid).
@@ -236,6 +240,8 @@ pub struct Server {
     pub executable: String,
     /// SLOWLOG entries, newest first.
     pub slowlog: Mutex<SlowLog>,
+    /// The Lua engine, the running script and the busy gate (EVAL, FCALL, SCRIPT KILL).
+    pub scripts: crate::family::scripting::ScriptState,
 }
 
 /// One SLOWLOG entry: the command's arguments (at most 32, each at most 128 bytes, as
@@ -354,6 +360,8 @@ impl Server {
             }));
         Arc::new(Server {
             propagation,
+            aof: Arc::default(),
+            replication: crate::replication::Replication::new(replid.clone()),
             keyspace,
             blocking,
             watches,
@@ -376,6 +384,7 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             slowlog: Mutex::new(SlowLog::default()),
+            scripts: Default::default(),
         })
     }
 

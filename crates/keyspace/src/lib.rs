@@ -7,6 +7,8 @@
 //! - [`shard`]: `Shard`, a dense slot vector with a hash index and an expiry index.
 //! - [`feed`]: the change feed (`Change`, `ChangeListener`, events with Redis's names).
 //! - [`clock`]: the time source (system or manual).
+//! - [`evict`]: access tracking (LRU clock / LFU counter) and eviction by maxmemory policy.
+//! - [`snapshot`]: point-in-time snapshots by shard-granular copy-before-write.
 //! - this file: `Keyspace` (all databases behind the world lock), `Db`, `Access`, `Locked`.
 //!
 //! # Invariants
@@ -18,8 +20,10 @@
 
 pub mod clock;
 pub mod compact;
+pub mod evict;
 pub mod feed;
 pub mod shard;
+pub mod snapshot;
 pub mod types;
 pub mod value;
 
@@ -62,14 +66,21 @@ impl Default for KeyspaceConfig {
 /// One database: its shards.
 pub struct Db {
     shards: Box<[Mutex<Shard>]>,
+    marks: snapshot::Marks,
 }
 
 impl Db {
-    fn new(shards: usize, hasher: KeyHasher) -> Self {
+    fn new(
+        shards: usize,
+        hasher: KeyHasher,
+        hub: &Arc<snapshot::Hub>,
+        tracking: &Arc<evict::Tracking>,
+    ) -> Self {
         Db {
             shards: (0..shards)
-                .map(|_| Mutex::new(Shard::new(hasher)))
+                .map(|_| Mutex::new(Shard::new(hasher, tracking.clone())))
                 .collect(),
+            marks: snapshot::Marks::new(shards, hub.clone()),
         }
     }
 
@@ -77,10 +88,14 @@ impl Db {
         self.shards.len()
     }
 
-    /// Locks shard `i`.
+    /// Locks shard `i`. While a snapshot waits for this shard, it is written out first.
     #[inline]
     pub fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
-        self.shards[i].lock()
+        let guard = self.shards[i].lock();
+        if self.marks.is_pending(i) {
+            self.marks.settle(i, &guard);
+        }
+        guard
     }
 
     /// Locks the given shards (any order, duplicates allowed) in ascending order.
@@ -88,7 +103,7 @@ impl Db {
         let mut ids: Vec<usize> = ids.into_iter().collect();
         ids.sort_unstable();
         ids.dedup();
-        let guards = ids.iter().map(|&i| self.shards[i].lock()).collect();
+        let guards = ids.iter().map(|&i| self.lock(i)).collect();
         Locked { ids, guards }
     }
 
@@ -241,14 +256,21 @@ pub struct Keyspace {
     clock: Arc<dyn Clock>,
     pub feed: Feed,
     expire_cursor: AtomicUsize,
+    snapshots: Arc<snapshot::Hub>,
+    /// How accesses are recorded, shared with every shard (see `evict.rs`).
+    tracking: Arc<evict::Tracking>,
+    /// Keys evicted since start (INFO stats evicted_keys).
+    pub evicted: std::sync::atomic::AtomicU64,
 }
 
 impl Keyspace {
     pub fn new(config: KeyspaceConfig, clock: Arc<dyn Clock>) -> Self {
         let shards = config.shards.max(1).next_power_of_two();
         let hasher = KeyHasher::with_seed(rand::thread_rng().gen());
+        let snapshots = Arc::new(snapshot::Hub::default());
+        let tracking = Arc::new(evict::Tracking::default());
         let dbs = (0..config.databases.max(1))
-            .map(|_| Db::new(shards, hasher))
+            .map(|_| Db::new(shards, hasher, &snapshots, &tracking))
             .collect();
         Keyspace {
             world: RwLock::new(Dbs { dbs }),
@@ -258,6 +280,9 @@ impl Keyspace {
             clock,
             feed: Feed::default(),
             expire_cursor: AtomicUsize::new(0),
+            snapshots,
+            tracking,
+            evicted: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -307,13 +332,18 @@ impl Keyspace {
     }
 
     /// Removes every key of `db` (all databases if None). Returns the old contents so the
-    /// caller may drop them on another thread (FLUSHALL ASYNC).
+    /// caller may drop them on another thread (FLUSHALL ASYNC). A snapshot in progress gets
+    /// the flushed shards it still waits for first.
     pub fn flush(&self, dbs: &mut Dbs, db: Option<usize>) -> Vec<Db> {
         let shards = self.shards_per_db();
         let mut old = Vec::new();
         for (i, d) in dbs.dbs.iter_mut().enumerate() {
             if db.is_none_or(|x| x == i) {
-                old.push(std::mem::replace(d, Db::new(shards, self.hasher)));
+                d.settle_all();
+                old.push(std::mem::replace(
+                    d,
+                    Db::new(shards, self.hasher, &self.snapshots, &self.tracking),
+                ));
             }
         }
         self.feed.publish(&Change::Flush { db });

@@ -11,6 +11,7 @@ use hashbrown::HashTable;
 use rand::Rng;
 
 use crate::compact::CompactBytes;
+use crate::evict::Tracking;
 use crate::feed::{event, Change, Event, Feed};
 use crate::value::Value;
 
@@ -23,8 +24,8 @@ pub(crate) type KeyHasher = foldhash::fast::FixedState;
 pub(crate) struct Slot {
     key: CompactBytes,
     value: Value,
-    /// Last access, in seconds of the LRU clock (OBJECT IDLETIME).
-    lru: u32,
+    /// Last access: the LRU clock in seconds, or the LFU time and counter (`evict.rs`).
+    pub(crate) lru: u32,
     /// Position of this key in `Shard::expires`, or `NO_EXPIRE`.
     exp: u32,
 }
@@ -65,17 +66,19 @@ impl OpCtx<'_> {
 
 pub struct Shard {
     index: HashTable<u32>,
-    slots: Vec<Slot>,
+    pub(crate) slots: Vec<Slot>,
     /// (slot position, expiry time in ms) of every key with a TTL.
-    expires: Vec<(u32, u64)>,
+    pub(crate) expires: Vec<(u32, u64)>,
     hasher: KeyHasher,
     /// Where the active expire cycle resumes in `expires`.
     expire_cursor: usize,
     pub stats: ShardStats,
+    /// How accesses are recorded (LRU clock or LFU counter), shared by the keyspace.
+    pub(crate) tracking: std::sync::Arc<Tracking>,
 }
 
 impl Shard {
-    pub(crate) fn new(hasher: KeyHasher) -> Self {
+    pub(crate) fn new(hasher: KeyHasher, tracking: std::sync::Arc<Tracking>) -> Self {
         Shard {
             index: HashTable::new(),
             slots: Vec::new(),
@@ -83,6 +86,7 @@ impl Shard {
             hasher,
             expire_cursor: 0,
             stats: ShardStats::default(),
+            tracking,
         }
     }
 
@@ -131,7 +135,7 @@ impl Shard {
         match self.lookup(cx, hash, key) {
             Some(pos) => {
                 self.stats.hits += 1;
-                self.slots[pos].lru = cx.lru_clock();
+                self.touch(pos, cx);
                 Some(pos)
             }
             None => {
@@ -178,8 +182,9 @@ impl Shard {
         cx.lru_clock().wrapping_sub(self.slots[pos].lru)
     }
 
+    /// Records an access to the key at `pos` (LRU clock, or LFU counter under LFU).
     pub fn touch(&mut self, pos: usize, cx: &OpCtx<'_>) {
-        self.slots[pos].lru = cx.lru_clock();
+        self.slots[pos].lru = self.tracking.accessed(self.slots[pos].lru, cx.now_ms);
     }
 
     /// Inserts a key known to be absent and announces it (`new`, as Redis's dbAdd); returns
@@ -199,7 +204,7 @@ impl Shard {
         self.slots.push(Slot {
             key: CompactBytes::new(key),
             value,
-            lru: cx.lru_clock(),
+            lru: self.tracking.fresh(cx.now_ms),
             exp: NO_EXPIRE,
         });
         let (slots, hasher) = (&self.slots, &self.hasher);
@@ -284,7 +289,7 @@ impl Shard {
                 if !keep_ttl {
                     self.clear_expire(pos);
                 }
-                self.slots[pos].lru = cx.lru_clock();
+                self.touch(pos, cx);
                 (pos, Some(old))
             }
             None => (self.insert(cx, hash, key, value), None),

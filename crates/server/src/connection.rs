@@ -139,14 +139,21 @@ async fn wait_while_paused(server: &Server, handle: &ClientHandle, args: &[bytes
     }
 }
 
-/// Writes the buffered replies. A client killed meanwhile (CLIENT KILL, or a subscriber
+/// Writes the buffered replies (after the AOF holds the effects of the commands they answer,
+/// up to stream position `logged`). A client killed meanwhile (CLIENT KILL, or a subscriber
 /// past its output buffer limit that does not read) ends the write with an error.
 async fn flush(
     stream: &Socket,
     out: &mut ReplyWriter,
     server: &Server,
     handle: &ClientHandle,
+    logged: &mut u64,
 ) -> std::io::Result<()> {
+    // The AOF: replies to writes go out once their effects are as durable as
+    // `appendfsync` promises.
+    if *logged != 0 {
+        commands::aof::wait_durable(server, std::mem::take(logged)).await;
+    }
     if !out.buf.is_empty() {
         // The socket almost always takes the whole batch at once: no waiting machinery.
         let sent = stream.try_write(&out.buf)?;
@@ -300,6 +307,8 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
     };
     let mut out = ReplyWriter::new(Protocol::Resp2);
     let mut decoder = RequestDecoder::new();
+    // The AOF stream position of this connection's unanswered writes (0: none).
+    let mut logged = 0u64;
     loop {
         // One clock read per batch of pipelined commands; refreshed after any wait.
         let mut now_ms = server.keyspace.now_ms();
@@ -315,7 +324,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                 Ok(Some(args)) => {
                     input.partial = 0;
                     if server.pause.until_ms.load(Ordering::Relaxed) != 0 {
-                        flush(stream, &mut out, server, &handle).await?;
+                        flush(stream, &mut out, server, &handle, &mut logged).await?;
                         if !wait_while_paused(server, &handle, &args).await {
                             return Ok(());
                         }
@@ -329,10 +338,11 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                         }
                     }
                     commands::dispatch(server, client, &mut out, &args, now_ms);
+                    logged = logged.max(commands::aof::take_logged());
                     if let Some(action) = client.action.take() {
                         match action {
                             Action::Close => {
-                                flush(stream, &mut out, server, &handle).await?;
+                                flush(stream, &mut out, server, &handle, &mut logged).await?;
                                 return Ok(());
                             }
                             Action::Shutdown(save) => {
@@ -341,7 +351,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                                 if let Err(e) = saved {
                                     out.error(e.as_bytes());
                                 } else {
-                                    flush(stream, &mut out, server, &handle).await?;
+                                    flush(stream, &mut out, server, &handle, &mut logged).await?;
                                     server.request_shutdown();
                                     return Ok(());
                                 }
@@ -353,7 +363,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                             }
                             Action::Block(req) => {
                                 let rx = server.blocking.block(server, client, &args, &req);
-                                flush(stream, &mut out, server, &handle).await?;
+                                flush(stream, &mut out, server, &handle, &mut logged).await?;
                                 if !wait_blocked(
                                     server, client, stream, &mut input, &mut out, &req, rx,
                                 )
@@ -361,13 +371,31 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                                 {
                                     return Ok(());
                                 }
+                                // A served command was logged by the thread that served it.
+                                logged = logged.max(server.aof.fed());
                                 now_ms = server.keyspace.now_ms();
                                 handle.last_interaction_ms.store(now_ms, Ordering::Relaxed);
+                            }
+                            Action::Replication(work) => {
+                                flush(stream, &mut out, server, &handle, &mut logged).await?;
+                                let go_on = crate::replication::handoff(
+                                    server,
+                                    client,
+                                    stream,
+                                    &mut input.buf,
+                                    &mut out,
+                                    work,
+                                )
+                                .await?;
+                                if !go_on {
+                                    return Ok(());
+                                }
+                                now_ms = server.keyspace.now_ms();
                             }
                         }
                     }
                     if out.buf.len() >= FLUSH_AT {
-                        flush(stream, &mut out, server, &handle).await?;
+                        flush(stream, &mut out, server, &handle, &mut logged).await?;
                     }
                 }
                 Ok(None) => {
@@ -379,12 +407,12 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                     text.extend_from_slice(&e.message());
                     server.stats.record_error("ERR");
                     out.error(&text);
-                    flush(stream, &mut out, server, &handle).await?;
+                    flush(stream, &mut out, server, &handle, &mut logged).await?;
                     return Ok(());
                 }
             }
         }
-        flush(stream, &mut out, server, &handle).await?;
+        flush(stream, &mut out, server, &handle, &mut logged).await?;
         handle
             .qbuf
             .store(input.buf.len() + input.partial, Ordering::Relaxed);

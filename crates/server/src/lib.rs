@@ -5,6 +5,10 @@
 //! - this file: `start` (bind and spawn), `Running` (a started server).
 //! - [`connection`]: the per-connection loop — read, decode, dispatch, write.
 //! - [`cron`]: periodic work, Redis's `serverCron`.
+//! - [`replication`]: replica links (master side) and the client of a master (replica side).
+//! - the snapshot thread (`commands::family::persistence::snapshot_driver`), started here,
+//!   which drives background snapshots to their end, and the AOF's writer and rewrite
+//!   threads (`commands::aof`).
 //! - [`socket`]: a client socket driven by readiness (no wasted would-block reads).
 //!
 //! # Invariants
@@ -15,6 +19,7 @@
 
 pub mod connection;
 pub mod cron;
+pub mod replication;
 pub mod socket;
 
 use std::io;
@@ -103,11 +108,20 @@ pub async fn start(server: Arc<Server>) -> io::Result<Running> {
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
+    // min-replicas-to-write applies from the first command.
+    commands::replication::refresh_gate(&server);
     let mut tasks = Vec::new();
     for l in listeners {
         tasks.push(tokio::spawn(connection::accept_loop(server.clone(), l)));
     }
     tokio::spawn(cron::run(server.clone()));
+    tokio::spawn(replication::supervise(server.clone()));
+    // The AOF's writer (write, fsync) and rewrite threads.
+    commands::aof::spawn_threads(server.clone())?;
+    let driver = server.clone();
+    std::thread::Builder::new()
+        .name("snapshot".into())
+        .spawn(move || commands::family::persistence::snapshot_driver(driver))?;
     Ok(Running {
         server,
         addrs,

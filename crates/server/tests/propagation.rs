@@ -117,8 +117,8 @@ fn transactions_and_scripts_log_their_effects_in_multi() {
     assert_eq!(
         sink.take(),
         [
-            "SELECT 0", "MULTI", "SET a 1", "INCR a", "EXEC", "MULTI", "set k v", "incr n",
-            "EXEC", "del k"
+            "SELECT 0", "MULTI", "SET a 1", "INCR a", "EXEC", "MULTI", "set k v", "incr n", "EXEC",
+            "del k"
         ]
     );
 }
@@ -149,4 +149,231 @@ fn flush_and_swap_are_logged() {
     t.server.propagation.detach(&dyn_sink);
     c.cmd(&["SET", "a", "1"]);
     assert!(sink.take().is_empty());
+}
+
+/// A bulk or simple reply's text.
+fn text(f: &Frame) -> String {
+    common::bulk(f)
+}
+
+#[test]
+fn spop_logs_the_members_it_removed() {
+    let (t, sink) = setup();
+    let mut c = t.connect();
+    c.cmd(&["SADD", "s", "a", "b", "c", "d"]);
+    let one = text(&c.cmd(&["SPOP", "s"]));
+    let Frame::Array(two) = c.cmd(&["SPOP", "s", "2"]) else {
+        panic!("SPOP with a count")
+    };
+    let two: Vec<String> = two.iter().map(text).collect();
+    c.cmd(&["SRANDMEMBER", "s"]);
+    c.cmd(&["SPOP", "s", "10"]);
+    c.cmd(&["SPOP", "s"]);
+    let log = sink.take();
+    assert_eq!(log[2], format!("SREM s {one}"));
+    assert_eq!(log[3], format!("SREM s {}", two.join(" ")));
+    assert_eq!(log[4], "DEL s");
+    assert_eq!(log.len(), 5, "{log:?}");
+}
+
+#[test]
+fn blocking_pops_served_at_once_log_plain_pops() {
+    let (t, sink) = setup();
+    let mut c = t.connect();
+    c.cmd(&["RPUSH", "l", "a", "b", "c", "d"]);
+    c.cmd(&["BLPOP", "missing", "l", "0"]);
+    c.cmd(&["BRPOP", "l", "0"]);
+    c.cmd(&["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "5"]);
+    c.cmd(&["RPUSH", "src", "x", "y"]);
+    c.cmd(&["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]);
+    c.cmd(&["BRPOPLPUSH", "src", "dst", "0"]);
+    c.cmd(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    c.cmd(&["BZPOPMIN", "z", "0"]);
+    c.cmd(&["BZMPOP", "0", "1", "z", "MAX", "COUNT", "10"]);
+    c.cmd(&["ZADD", "z", "1", "a"]);
+    c.cmd(&["ZMPOP", "1", "z", "MIN"]);
+    assert_eq!(
+        sink.take()[1..],
+        [
+            "RPUSH l a b c d",
+            "LPOP l",
+            "RPOP l",
+            "LPOP l 2",
+            "RPUSH src x y",
+            "LMOVE src dst LEFT RIGHT",
+            "RPOPLPUSH src dst",
+            "ZADD z 1 a 2 b 3 c",
+            "ZPOPMIN z 1",
+            "ZPOPMAX z 2",
+            "ZADD z 1 a",
+            "ZPOPMIN z 1",
+        ]
+    );
+}
+
+#[test]
+fn blocked_pops_log_the_pop_after_the_push_that_served_them() {
+    let (t, sink) = setup();
+    let mut waiter = t.connect();
+    let mut mover = t.connect();
+    let mut pusher = t.connect();
+    waiter.send(&[b"BLPOP", b"q", b"0"]);
+    mover.send(&[b"BLMOVE", b"q2", b"dst", b"RIGHT", b"LEFT", b"0"]);
+    // Wait until both are registered as blocked.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text(&pusher.cmd(&["INFO", "clients"])).contains("blocked_clients:2") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clients did not block"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // Nothing is logged for a command that blocked.
+    assert!(sink.take().is_empty());
+    pusher.cmd(&["RPUSH", "q", "x"]);
+    assert_eq!(
+        waiter.read(),
+        Some(Frame::Array(vec![
+            Frame::Bulk("q".into()),
+            Frame::Bulk("x".into())
+        ]))
+    );
+    pusher.cmd(&["RPUSH", "q2", "y"]);
+    assert_eq!(mover.read(), Some(Frame::Bulk("y".into())));
+    assert_eq!(
+        sink.take(),
+        [
+            "SELECT 0",
+            "RPUSH q x",
+            "LPOP q",
+            "RPUSH q2 y",
+            "LMOVE q2 dst RIGHT LEFT"
+        ]
+    );
+}
+
+#[test]
+fn xadd_logs_the_id_it_chose_and_exact_trims() {
+    let (t, sink) = setup();
+    let mut c = t.connect();
+    let id1 = text(&c.cmd(&["XADD", "s", "*", "f", "v"]));
+    let id2 = text(&c.cmd(&["XADD", "s", "1700000000000-*", "f", "v"]));
+    c.cmd(&["XADD", "s", "1700000000001-1", "f", "v"]);
+    let id4 = text(&c.cmd(&[
+        "XADD",
+        "s",
+        "NOMKSTREAM",
+        "MAXLEN",
+        "~",
+        "1",
+        "LIMIT",
+        "10",
+        "*",
+        "g",
+        "w",
+    ]));
+    c.cmd(&["XADD", "s", "MAXLEN", "2", "*", "h", "x"]);
+    c.cmd(&["XTRIM", "s", "MINID", "~", "0"]);
+    let log = sink.take();
+    assert_eq!(id1, "1700000000000-0");
+    assert_eq!(log[1], format!("XADD s {id1} f v"));
+    assert_eq!(log[2], format!("XADD s {id2} f v"));
+    assert_eq!(id2, "1700000000000-1");
+    assert_eq!(log[3], "XADD s 1700000000001-1 f v");
+    let len = match c.cmd(&["XLEN", "s"]) {
+        Frame::Integer(n) => n,
+        other => panic!("{other:?}"),
+    };
+    assert!(log[4].starts_with("XADD s NOMKSTREAM MAXLEN = "), "{log:?}");
+    assert!(log[4].ends_with(&format!(" {id4} g w")), "{log:?}");
+    assert!(
+        log[5].starts_with("XADD s MAXLEN 2 1700000000001-"),
+        "{log:?}"
+    );
+    assert_eq!(len, 2);
+    // An approximate trim that removed nothing is not a write.
+    assert_eq!(log.len(), 6, "{log:?}");
+}
+
+#[test]
+fn consumer_group_reads_and_claims_log_idempotent_xclaims() {
+    let (t, sink) = setup();
+    let mut c = t.connect();
+    c.cmd(&["XADD", "s", "1-1", "f", "v"]);
+    c.cmd(&["XADD", "s", "2-1", "f", "v"]);
+    c.cmd(&["XGROUP", "CREATE", "s", "g", "0"]);
+    sink.take();
+    c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    let now = 1_700_000_000_000u64;
+    assert_eq!(
+        sink.take(),
+        [
+            "MULTI".to_string(),
+            "XGROUP CREATECONSUMER s g alice".to_string(),
+            format!("XCLAIM s g alice 0 1-1 TIME {now} RETRYCOUNT 1 FORCE JUSTID LASTID 1-1"),
+            "XGROUP SETID s g 1-1 ENTRIESREAD 1".to_string(),
+            "EXEC".to_string(),
+        ]
+    );
+    // Reading the consumer's history counts a delivery but is not propagated (as Redis).
+    c.cmd(&["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"]);
+    assert!(sink.take().is_empty());
+    // NOACK: nothing pending, only the group's new position.
+    c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "NOACK",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    assert_eq!(sink.take(), ["XGROUP SETID s g 2-1 ENTRIESREAD 2"]);
+    t.clock.advance(100);
+    c.cmd(&["XCLAIM", "s", "g", "bob", "10", "1-1"]);
+    assert_eq!(
+        sink.take(),
+        [format!(
+            "XCLAIM s g bob 0 1-1 TIME {} RETRYCOUNT 3 FORCE JUSTID LASTID 2-1",
+            now + 100
+        )]
+    );
+    c.cmd(&["XAUTOCLAIM", "s", "g", "carol", "0", "0", "JUSTID"]);
+    assert_eq!(
+        sink.take(),
+        [format!(
+            "XCLAIM s g carol 0 1-1 TIME {} RETRYCOUNT 3 FORCE JUSTID LASTID 2-1",
+            now + 100
+        )]
+    );
+    c.cmd(&["XACK", "s", "g", "1-1"]);
+    c.cmd(&["XACK", "s", "g", "1-1"]);
+    assert_eq!(sink.take(), ["XACK s g 1-1"]);
+}
+
+#[test]
+fn float_increments_log_their_result() {
+    let (t, sink) = setup();
+    let mut c = t.connect();
+    c.cmd(&["SET", "f", "0.1", "PX", "100000"]);
+    c.cmd(&["INCRBYFLOAT", "f", "0.2"]);
+    c.cmd(&["HINCRBYFLOAT", "h", "x", "1.5"]);
+    c.cmd(&["HINCRBYFLOAT", "h", "x", "1e1"]);
+    let log = sink.take();
+    assert_eq!(
+        log[2..],
+        ["SET f 0.3 KEEPTTL", "HSET h x 1.5", "HSET h x 11.5"],
+        "{log:?}"
+    );
 }

@@ -193,8 +193,10 @@ const READ_BUFFER: usize = 16 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ClientType {
     Normal,
-    /// Replicas and masters: no Cinnabar client is one yet.
+    /// A replica's link to this server.
     Replication,
+    /// This replica's client of its master.
+    Master,
     /// A client with a channel, pattern or shard-channel subscription.
     Pubsub,
 }
@@ -204,7 +206,9 @@ fn parse_client_type(arg: &[u8]) -> Result<ClientType, CmdError> {
         Ok(ClientType::Normal)
     } else if is(arg, "pubsub") {
         Ok(ClientType::Pubsub)
-    } else if ["master", "slave", "replica"].iter().any(|t| is(arg, t)) {
+    } else if is(arg, "master") {
+        Ok(ClientType::Master)
+    } else if ["slave", "replica"].iter().any(|t| is(arg, t)) {
         Ok(ClientType::Replication)
     } else {
         Err(CmdError::err(format_args!(
@@ -216,6 +220,11 @@ fn parse_client_type(arg: &[u8]) -> Result<ClientType, CmdError> {
 
 /// A client's type; MONITOR clients count as normal, as in Redis.
 fn client_type(server: &Server, c: &ClientHandle) -> ClientType {
+    match crate::replication::link_kind(server, c.id) {
+        Some(true) => return ClientType::Master,
+        Some(false) => return ClientType::Replication,
+        None => {}
+    }
     let (sub, psub, ssub) = server.pubsub.counts_of(c.id);
     if sub + psub + ssub > 0 {
         ClientType::Pubsub

@@ -164,6 +164,7 @@ fn hello(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     cx.client.set_proto(proto);
     cx.out.proto = proto;
+    let role = crate::replication::hello_role(cx.server);
     let out = &mut *cx.out;
     out.map(7);
     out.bulk(b"server");
@@ -177,7 +178,7 @@ fn hello(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
-    out.bulk(b"master");
+    out.bulk(role);
     out.bulk(b"modules");
     out.array(0);
     Ok(())

@@ -21,7 +21,13 @@ use crate::glob::matches as glob_match;
 use crate::spec::{flag::*, CommandSpec, Keys};
 
 const RDB_OPCODE_FUNCTION2: u8 = 245;
-const RDB_VERSION: u16 = 12;
+/// The RDB version FUNCTION DUMP writes: the one key DUMP writes, so that the Redis versions
+/// that RESTORE cinnabar's key payloads (7.0 and later) restore its function payloads too.
+fn dump_version() -> u16 {
+    crate::family::persistence::RDB_VERSION.number()
+}
+/// The highest RDB version FUNCTION RESTORE accepts (Redis 7.4's).
+const MAX_RDB_VERSION: u16 = persistence::dump::MAX_VERSION;
 
 fn sync_counts(st: &Scripting, engine: &scripting::Engine) {
     st.libraries
@@ -82,6 +88,8 @@ fn load(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut engine = st.engine.lock();
     let name = engine.load_library(code, replace).map_err(owned)?;
     sync_counts(&st, &engine);
+    // Libraries are not keys: the command logs itself for the AOF and replicas.
+    crate::propagate::rewrite(args.to_vec());
     cx.out.bulk(name.as_bytes());
     Ok(())
 }
@@ -93,6 +101,7 @@ fn delete(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::new("ERR Library not found"));
     }
     sync_counts(&st, &engine);
+    crate::propagate::rewrite(args.to_vec());
     cx.out.ok();
     Ok(())
 }
@@ -103,6 +112,7 @@ fn flush(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut engine = st.engine.lock();
     engine.flush_functions();
     sync_counts(&st, &engine);
+    crate::propagate::rewrite(args.to_vec());
     cx.out.ok();
     Ok(())
 }
@@ -267,7 +277,7 @@ fn dump(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         rdb_len(&mut out, lib.code.len());
         out.extend_from_slice(&lib.code);
     }
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    out.extend_from_slice(&dump_version().to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     cx.out.bulk(&out);
@@ -399,7 +409,7 @@ fn restore(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let footer = &payload[body_len..];
     let version = u16::from_le_bytes([footer[0], footer[1]]);
     let crc = u64::from_le_bytes(footer[2..10].try_into().map_err(|_| BAD_PAYLOAD)?);
-    if version > RDB_VERSION || crc64(&payload[..payload.len() - 8]) != crc {
+    if version > MAX_RDB_VERSION || crc64(&payload[..payload.len() - 8]) != crc {
         return Err(BAD_PAYLOAD);
     }
     let mut r = Reader {
@@ -445,6 +455,7 @@ fn restore(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         engine.load_library(code, true).map_err(owned)?;
     }
     sync_counts(&st, &engine);
+    crate::propagate::rewrite(args.to_vec());
     cx.out.ok();
     Ok(())
 }

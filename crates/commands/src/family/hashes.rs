@@ -1,15 +1,17 @@
 //! Hash commands: HSET and friends, counters, HRANDFIELD, HSCAN and the 7.4 field expiry
 //! commands (HEXPIRE ... HPERSIST). Behaviour and error texts follow Redis 7.4's `t_hash.c`.
 //!
-//! Expired fields vanish lazily: every command that finds a hash first sweeps its due fields
-//! (announced as `hexpired`), and the key goes (`del`) when its last field does.
+//! Expired fields vanish lazily — every command that finds a hash first sweeps its due fields
+//! (announced as `hexpired`), and the key goes (`del`) when its last field does — and
+//! actively: [`FieldSweep`], run by the server's cron, walks the keyspace a slice per tick
+//! and reclaims the due fields of hashes nobody touches, with the same events.
 
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use keyspace::types::{Hash, Limits};
-use keyspace::value::{format_long_double_human, parse_long_double};
+use keyspace::types::{hash, Hash, Limits};
 use keyspace::{class, event, Event, Shard, Value};
+use longdouble::LongDouble;
 use protocol::Protocol;
 use rand::Rng;
 
@@ -192,6 +194,96 @@ fn find_hash(k: &mut KeyLock<'_>, key: &[u8], read: bool) -> Result<Option<usize
         }
     }
     Ok(Some(pos))
+}
+
+/// Sweeps out the due fields of the hash at `pos`, if it is one: announces `hexpired`, and
+/// removes the key (announcing `del`) when no field is left. Returns how many fields went.
+fn expire_due_fields(shard: &mut Shard, op: &keyspace::OpCtx<'_>, pos: usize) -> usize {
+    let Value::Hash(h) = shard.value_mut(pos) else {
+        return 0;
+    };
+    let expired = h.expire_fields(op.now_ms);
+    if expired == 0 {
+        return 0;
+    }
+    let empty = h.is_empty();
+    let key = shard.key(pos).to_vec();
+    op.emit(&key, HEXPIRED);
+    if empty {
+        shard.remove(pos);
+        op.emit(&key, event::DEL);
+    }
+    expired
+}
+
+/// The active expiry of hash fields: a cursor over every database's shards that the cron
+/// advances a time slice per tick, sweeping the due fields of each hash it passes (Redis
+/// 7.4's `activeExpireCycle` reclaims them through an index of volatile hashes instead).
+/// While no hash in the process has a field TTL, a tick costs one atomic load.
+#[derive(Clone, Debug, Default)]
+pub struct FieldSweep {
+    db: usize,
+    shard: usize,
+    /// Slots above this position in the current shard were visited (0: start from the top).
+    top: usize,
+}
+
+impl FieldSweep {
+    /// Runs for at most `budget` (checking the clock every few hundred keys); returns the
+    /// number of fields it removed.
+    pub fn run(&mut self, server: &crate::Server, budget: std::time::Duration) -> usize {
+        /// Slots visited between two looks at the clock.
+        const CHUNK: usize = 256;
+        if hash::volatile_hashes() == 0 {
+            return 0;
+        }
+        let deadline = std::time::Instant::now() + budget;
+        let keyspace = &server.keyspace;
+        let access = keyspace.shared();
+        let (dbs, shards) = (access.len(), keyspace.shards_per_db());
+        let mut removed = 0;
+        // At most one full pass per call.
+        for _ in 0..=dbs * shards {
+            if self.db >= dbs {
+                self.db = 0;
+                self.shard = 0;
+                self.top = 0;
+            }
+            let op = keyspace.op_ctx(self.db);
+            let mut s = access.db(self.db).lock(self.shard);
+            if self.top == 0 || self.top > s.len() {
+                self.top = s.len();
+            }
+            while self.top > 0 {
+                let lo = self.top.saturating_sub(CHUNK);
+                // Top down: a removal moves the last (already visited) slot into the hole.
+                for pos in (lo..self.top).rev() {
+                    if !s.expired_at(pos, op.now_ms) {
+                        removed += expire_due_fields(&mut s, &op, pos);
+                    }
+                }
+                self.top = lo;
+                if std::time::Instant::now() >= deadline {
+                    if self.top == 0 {
+                        self.next_shard(shards);
+                    }
+                    return removed;
+                }
+            }
+            drop(s);
+            self.next_shard(shards);
+        }
+        removed
+    }
+
+    fn next_shard(&mut self, shards: usize) {
+        self.top = 0;
+        self.shard += 1;
+        if self.shard == shards {
+            self.shard = 0;
+            self.db += 1;
+        }
+    }
 }
 
 /// The position of the hash at `key`, created empty when absent (the caller fills it).
@@ -429,8 +521,9 @@ fn hincrby(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// HINCRBYFLOAT: the sum is computed in `long double` and printed as Redis's `ld2string`.
 fn hincrbyfloat(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let incr = parse_long_double(&args[3]).ok_or(errors::NOT_FLOAT)?;
+    let incr = LongDouble::parse(&args[3]).ok_or(errors::NOT_FLOAT)?;
     if !incr.is_finite() {
         return Err(NAN_OR_INF_INCR);
     }
@@ -440,19 +533,26 @@ fn hincrbyfloat(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let found = find_hash(&mut k, key, false)?;
     let old = match found {
         Some(pos) => match hash_ref(&k.shard, pos)?.get(field) {
-            Some(v) => parse_long_double(v).ok_or(HASH_NOT_FLOAT)?,
-            None => 0.0,
+            Some(v) => LongDouble::parse(v).ok_or(HASH_NOT_FLOAT)?,
+            None => LongDouble::zero(),
         },
-        None => 0.0,
+        None => LongDouble::zero(),
     };
     let new = old + incr;
     if !new.is_finite() {
         return Err(errors::NAN_OR_INF);
     }
     let pos = hash_or_create(&mut k, key, found);
-    let text = format_long_double_human(new);
+    let text = new.to_human();
     hash_mut(&mut k.shard, pos)?.insert(field, text.as_bytes(), &limits);
     k.op.emit(key, HINCRBYFLOAT);
+    // As Redis: replicas and the AOF get the result, not a float operation to redo.
+    crate::propagate::rewrite(vec![
+        Bytes::from_static(b"HSET"),
+        key.clone(),
+        field.clone(),
+        Bytes::copy_from_slice(text.as_bytes()),
+    ]);
     cx.out.bulk(text.as_bytes());
     Ok(())
 }

@@ -251,31 +251,9 @@ fn section(cx: &Ctx<'_>, name: &str, out: &mut String, totals: &mut Option<Keysp
             kv("lazyfreed_objects", &0);
         }
         "persistence" => {
-            let dirty = server
-                .keyspace
-                .feed
-                .dirty()
-                .saturating_sub(server.dirty_at_save.load(Ordering::Relaxed));
-            kv("loading", &0);
-            kv("async_loading", &0);
-            kv("rdb_changes_since_last_save", &dirty);
-            kv("rdb_bgsave_in_progress", &0);
-            kv(
-                "rdb_last_save_time",
-                &server.last_save.load(Ordering::Relaxed),
-            );
-            kv("rdb_last_bgsave_status", &"ok");
-            kv("rdb_last_bgsave_time_sec", &-1);
-            kv("rdb_current_bgsave_time_sec", &-1);
-            kv("rdb_saves", &0);
-            kv("aof_enabled", &0);
-            kv("aof_rewrite_in_progress", &0);
-            kv("aof_rewrite_scheduled", &0);
-            kv("aof_last_rewrite_time_sec", &-1);
-            kv("aof_current_rewrite_time_sec", &-1);
-            kv("aof_last_bgrewrite_status", &"ok");
-            kv("aof_rewrites", &0);
-            kv("aof_last_write_status", &"ok");
+            crate::family::persistence::info_rdb(server, &mut kv);
+            crate::aof::info(server, &mut kv);
+            crate::family::persistence::info_loading(server, &mut kv);
         }
         "stats" => {
             let st = &server.stats;
@@ -298,8 +276,9 @@ fn section(cx: &Ctx<'_>, name: &str, out: &mut String, totals: &mut Option<Keysp
                 "rejected_connections",
                 &st.rejected_connections.load(Ordering::Relaxed),
             );
+            crate::replication::info_stats(server, &mut kv);
             kv("expired_keys", &t.expired);
-            kv("evicted_keys", &0);
+            kv("evicted_keys", &crate::maxmemory::evicted_keys(server));
             kv("evicted_clients", &0);
             kv("keyspace_hits", &t.hits);
             kv("keyspace_misses", &t.misses);
@@ -312,22 +291,7 @@ fn section(cx: &Ctx<'_>, name: &str, out: &mut String, totals: &mut Option<Keysp
                 &st.total_error_replies.load(Ordering::Relaxed),
             );
         }
-        "replication" => {
-            kv("role", &"master");
-            kv("connected_slaves", &0);
-            kv("master_failover_state", &"no-failover");
-            kv("master_replid", &server.replid);
-            kv(
-                "master_replid2",
-                &"0000000000000000000000000000000000000000",
-            );
-            kv("master_repl_offset", &0);
-            kv("second_repl_offset", &-1);
-            kv("repl_backlog_active", &0);
-            kv("repl_backlog_size", &config.get_i64("repl-backlog-size"));
-            kv("repl_backlog_first_byte_offset", &0);
-            kv("repl_backlog_histlen", &0);
-        }
+        "replication" => crate::replication::info_section(server, &mut kv),
         "cpu" => {
             let p = cpu_times("/proc/self/stat");
             let m = cpu_times(&format!("/proc/self/task/{}/stat", std::process::id()));

@@ -685,13 +685,8 @@ fn object_freq(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if !lfu_policy(cx) {
             return Err(errors::LFU_NOT_SELECTED);
         }
-        // Access counts are not kept: this is the counter of a key last touched at its
-        // access time, i.e. LFU_INIT_VAL (5) decayed by one per lfu-decay-time minutes.
-        let op = cx.store.op();
-        let minutes = i64::from(shard.idle_secs(pos, &op) / 60);
-        let decay = cx.server.config.get_i64("lfu-decay-time");
-        let periods = if decay > 0 { minutes / decay } else { 0 };
-        Ok((5 - periods).max(0))
+        // Redis's LFUDecrAndReturn: the counter after decay, without counting this access.
+        Ok(i64::from(shard.lfu_freq(pos, cx.store.now_ms)))
     })
 }
 

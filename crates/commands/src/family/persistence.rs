@@ -1,18 +1,50 @@
-//! Persistence commands: SAVE, BGSAVE, DUMP and RESTORE, plus the helpers the server uses
-//! around them (the snapshot path, saving on SHUTDOWN and at save points, loading at
-//! start-up). The RDB format itself lives in the `persistence` crate.
+//! Persistence commands: SAVE, BGSAVE, DUMP and RESTORE, plus what the server does around
+//! them: background snapshots, save points, saving on SHUTDOWN, loading at start-up, and
+//! the RDB lines of INFO persistence. The RDB format itself lives in the `persistence`
+//! crate; the snapshot mechanism in `keyspace::snapshot`.
 //!
-//! Snapshots are taken under the world lock held exclusively (the spec flag `EXCLUSIVE`,
-//! or [`save_blocking`]): the file is one point in time, and nothing else runs while it is
-//! written. BGSAVE therefore replies once the file is written. (D5's per-shard
-//! copy-on-write snapshot, which lets writers continue, is the next step.)
+//! # Background snapshots
+//!
+//! A snapshot is taken at one instant, under the world lock held exclusively for as long
+//! as it takes to mark every shard pending (no keys are copied); from then on commands run
+//! as usual and each shard is written out, exactly as it was at that instant, by the first
+//! thread to lock it — a command about to change it, or the snapshot thread that walks the
+//! shards one by one (`keyspace::snapshot`). The output is an RDB stream whose chunks each
+//! begin with SELECTDB, so shards reached in any order interleave safely. One snapshot runs
+//! at a time.
+//!
+//! [`begin_background_save`] is the entry point for code that needs a snapshot as a stream
+//! (a replica's full sync, an AOF rewrite's RDB preamble):
+//!
+//! ```ignore
+//! let handle = begin_background_save(&server, Box::new(socket_writer), || {
+//!     // Runs at the snapshot instant, world lock held exclusively: whatever is attached
+//!     // here (a replication stream) starts exactly after the snapshot.
+//! })?;
+//! let summary = handle.finished().await?; // or handle.wait() off the runtime
+//! ```
+//!
+//! The writer receives the whole RDB stream (header, chunks, EOF, checksum) from whichever
+//! thread writes a shard, under that shard's lock: it should not block for long (buffer it
+//! or hand it to a channel). Completion needs the snapshot thread that [`snapshot_driver`]
+//! runs (started by `server::start`). BGSAVE uses the same path with a temporary file that
+//! is synced and renamed over `dir/dbfilename` once complete.
+//!
+//! SAVE writes the whole file while holding the world lock, as Redis's SAVE blocks.
 
+use std::any::Any;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use keyspace::{event, Dbs, Event};
+use keyspace::snapshot::ShardWriter;
+use keyspace::{event, Access, Dbs, Event, Shard};
+use parking_lot::{Condvar, Mutex};
 use persistence::rdb::{LoadOptions, SaveOptions, Version};
+use persistence::snapshot::{RdbStream, TempFile};
 use persistence::{dump, snapshot};
 
 use crate::args::{is, parse_i64};
@@ -28,8 +60,26 @@ const RESTORE_EVENT: Event = Event {
     class: keyspace::class::GENERIC,
 };
 
-/// The RDB version of files and DUMP payloads: 10, which every Redis from 7.0 reads.
+/// The RDB version of files and DUMP payloads: 10, which every Redis from 7.0 reads (files
+/// holding hash field TTLs are marked 12, as they must be).
 pub const RDB_VERSION: Version = Version::V10;
+
+const BGSAVE_IN_PROGRESS: CmdError = CmdError::new("ERR Background save already in progress");
+const OTHER_CHILD: CmdError = CmdError::new(
+    "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+);
+
+/// What the snapshot in progress is for (`keyspace::snapshot::Status::kind`).
+pub mod kind {
+    /// BGSAVE or a save point: a file.
+    pub const RDB: u8 = 1;
+    /// A stream for another consumer ([`super::begin_background_save`]).
+    pub const STREAM: u8 = 2;
+}
+
+/// Seconds before a save point retries after a failed background save (Redis's
+/// `CONFIG_BGSAVE_RETRY_DELAY`).
+const RETRY_DELAY_S: u64 = 5;
 
 pub static COMMANDS: &[CommandSpec] = &[
     command!("save", 1, ADMIN | NOSCRIPT | NO_MULTI | EXCLUSIVE, Keys::NONE, save,
@@ -78,23 +128,302 @@ fn save_options(server: &Server) -> SaveOptions {
     }
 }
 
+// ----- background snapshots ------------------------------------------------------------
+
+/// A finished background snapshot: keys and bytes written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaveSummary {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+struct Done {
+    result: Mutex<Option<Result<SaveSummary, String>>>,
+    cv: Condvar,
+    notify: tokio::sync::Notify,
+}
+
+impl Done {
+    fn set(&self, r: Result<SaveSummary, String>) {
+        *self.result.lock() = Some(r);
+        self.cv.notify_all();
+        self.notify.notify_waiters();
+    }
+}
+
+/// How the owner of a background snapshot learns its end.
+#[derive(Clone)]
+pub struct SaveHandle {
+    done: Arc<Done>,
+}
+
+impl SaveHandle {
+    /// The outcome, once the snapshot has ended.
+    pub fn try_result(&self) -> Option<Result<SaveSummary, String>> {
+        self.done.result.lock().clone()
+    }
+
+    /// Blocks the calling thread until the snapshot ends (not on the async runtime).
+    pub fn wait(&self) -> Result<SaveSummary, String> {
+        let mut r = self.done.result.lock();
+        while r.is_none() {
+            self.done.cv.wait(&mut r);
+        }
+        r.clone().unwrap_or_else(|| Err("snapshot lost".into()))
+    }
+
+    /// Waits asynchronously until the snapshot ends.
+    pub async fn finished(&self) -> Result<SaveSummary, String> {
+        loop {
+            let notified = self.done.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.try_result() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A background snapshot in progress: its RDB stream, the file it completes (BGSAVE), and
+/// who waits for it.
+struct Job {
+    stream: RdbStream,
+    file: Mutex<Option<TempFile>>,
+    done: Arc<Done>,
+    /// The write counter at the instant (becomes `dirty_at_save` once the file is saved).
+    dirty: u64,
+    started: Instant,
+}
+
+impl ShardWriter for Job {
+    fn write_shard(&self, db: usize, shard: &Shard) {
+        self.stream.write_shard(db, shard);
+    }
+}
+
+impl Job {
+    /// Completes the output once every shard is written; records a file save's outcome.
+    fn finish(&self, server: &Server) -> Result<SaveSummary, String> {
+        let file = self.file.lock().take();
+        let is_file = file.is_some();
+        let result = match (self.stream.finish(), file) {
+            (Ok(mut sum), Some(mut f)) => match f.commit(&mut sum) {
+                Ok(()) => Ok(sum),
+                Err(e) => {
+                    f.discard();
+                    Err(e)
+                }
+            },
+            (Ok(sum), None) => Ok(sum),
+            (Err(e), f) => {
+                if let Some(f) = f {
+                    f.discard();
+                }
+                Err(e)
+            }
+        };
+        let st = &server.keyspace.snapshots().status;
+        let secs = self.started.elapsed().as_secs() as i64;
+        match &result {
+            Ok(sum) => {
+                if is_file {
+                    server.dirty_at_save.store(self.dirty, Ordering::Relaxed);
+                    server.last_save.store(unix_ms() / 1000, Ordering::Relaxed);
+                    st.saves.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        "Background saving terminated with success ({} keys, {} bytes, {} ms)",
+                        sum.keys,
+                        sum.bytes,
+                        self.started.elapsed().as_millis()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("Background saving error: {e}"),
+        }
+        if is_file {
+            st.last_ok.store(result.is_ok(), Ordering::Relaxed);
+            st.last_secs.store(secs, Ordering::Relaxed);
+            st.last_peak
+                .store(st.in_flight_peak.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        result
+            .map(|s| SaveSummary {
+                keys: s.keys,
+                bytes: s.bytes,
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Begins a snapshot at this instant; the caller holds the world lock exclusively (`dbs`).
+fn start_job(
+    server: &Server,
+    dbs: &mut Dbs,
+    out: Box<dyn Write + Send>,
+    file: Option<TempFile>,
+    kind: u8,
+    at_start: impl FnOnce(),
+) -> Result<SaveHandle, CmdError> {
+    let ks = &server.keyspace;
+    let done = Arc::new(Done::default());
+    let job = Arc::new(Job {
+        stream: RdbStream::new(out, save_options(server), ks.now_ms(), ks.snapshot_hub()),
+        file: Mutex::new(file),
+        done: done.clone(),
+        dirty: ks.feed.dirty(),
+        started: Instant::now(),
+    });
+    let start = match ks.snapshot_begin(dbs, job.clone()) {
+        Ok(s) => s,
+        Err(_) => {
+            if let Some(f) = job.file.lock().take() {
+                f.discard();
+            }
+            return Err(BGSAVE_IN_PROGRESS);
+        }
+    };
+    job.stream.set_sizes(&start);
+    let st = &ks.snapshots().status;
+    st.kind.store(kind, Ordering::Relaxed);
+    st.started_ms.store(unix_ms(), Ordering::Relaxed);
+    at_start();
+    Ok(SaveHandle { done })
+}
+
+/// Begins a background snapshot written to `out` as an RDB stream (see the module docs).
+/// Takes the world lock exclusively for the instant, so the caller must hold no part of it;
+/// `at_start` runs at the instant, with the lock held. Fails with Redis's error while another
+/// snapshot runs.
+pub fn begin_background_save(
+    server: &Server,
+    out: Box<dyn Write + Send>,
+    at_start: impl FnOnce(),
+) -> Result<SaveHandle, CmdError> {
+    let mut access = server.keyspace.exclusive();
+    let Some(dbs) = access.exclusive() else {
+        return Err(CmdError::new("ERR"));
+    };
+    if server.keyspace.snapshot_running() {
+        return Err(BGSAVE_IN_PROGRESS);
+    }
+    start_job(server, dbs, out, None, kind::STREAM, at_start)
+}
+
+/// Begins BGSAVE's snapshot to `dir/dbfilename`; the caller holds the world lock
+/// exclusively. Ok(None) when the file could not be created (recorded as a failed save).
+fn start_file_save(server: &Server, dbs: &mut Dbs) -> Result<Option<SaveHandle>, CmdError> {
+    if server.keyspace.snapshot_running() {
+        return Err(BGSAVE_IN_PROGRESS);
+    }
+    let path = rdb_path(server);
+    let opened = TempFile::create(&path).and_then(|f| f.writer().map(|w| (f, w)));
+    let (file, out) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            // As Redis's child, which fails after BGSAVE has replied: the save is recorded
+            // as failed.
+            tracing::warn!("Failed opening the temp RDB file for saving: {e}");
+            let st = &server.keyspace.snapshots().status;
+            st.started_ms.store(unix_ms(), Ordering::Relaxed);
+            st.last_ok.store(false, Ordering::Relaxed);
+            st.last_secs.store(0, Ordering::Relaxed);
+            return Ok(None);
+        }
+    };
+    let handle = start_job(server, dbs, out, Some(file), kind::RDB, || {})?;
+    tracing::info!("Background saving started");
+    Ok(Some(handle))
+}
+
+/// Begins a background save to `dir/dbfilename`, taking the world lock for the instant
+/// (save points, tests). Ok(None) when the file could not be created.
+pub fn bgsave_now(server: &Server) -> Result<Option<SaveHandle>, CmdError> {
+    let mut access = server.keyspace.exclusive();
+    let Some(dbs) = access.exclusive() else {
+        return Err(CmdError::new("ERR"));
+    };
+    start_file_save(server, dbs)
+}
+
+/// The snapshot thread: waits for snapshots to begin and drives each to its end (writing
+/// the shards no command has reached, then completing the output). Runs until shutdown.
+pub fn snapshot_driver(server: Arc<Server>) {
+    let ks = &server.keyspace;
+    loop {
+        if !ks.snapshot_wait(Duration::from_millis(100)) {
+            if server.shutdown_requested.load(Ordering::SeqCst) && !ks.snapshot_running() {
+                return;
+            }
+            continue;
+        }
+        while ks.snapshots().status.hold.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let writer = ks.snapshot_drive();
+        let job = writer.and_then(|w| {
+            let any: Arc<dyn Any + Send + Sync> = w;
+            any.downcast::<Job>().ok()
+        });
+        let result = job.as_ref().map(|j| j.finish(&server));
+        ks.snapshot_release();
+        if let (Some(job), Some(result)) = (job, result) {
+            job.done.set(result);
+        }
+    }
+}
+
+/// Cancels the background save to a file in progress, if any, and waits until it has
+/// ended (SHUTDOWN: its output would be overwritten by the final save anyway). A stream
+/// snapshot is left to finish.
+fn abort_background_save(server: &Server) {
+    let ks = &server.keyspace;
+    if !ks.snapshot_running() {
+        return;
+    }
+    ks.snapshots().status.hold.store(false, Ordering::Release);
+    if ks.snapshots().status.kind.load(Ordering::Relaxed) == kind::RDB {
+        if let Some(w) = ks.snapshot_writer() {
+            let any: Arc<dyn Any + Send + Sync> = w;
+            if let Ok(job) = any.downcast::<Job>() {
+                job.stream.cancel();
+                tracing::info!("Killing the background saving in progress");
+            }
+        }
+    }
+    while ks.snapshot_running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+// ----- saving ------------------------------------------------------------------------------
+
 /// Writes the snapshot of `dbs` (the caller holds the world lock) and records the save.
 pub fn save_dbs(server: &Server, dbs: &Dbs) -> std::io::Result<u64> {
     let path = rdb_path(server);
     let dirty = server.keyspace.feed.dirty();
     let started = std::time::Instant::now();
-    let keys = snapshot::save(&server.keyspace, dbs, &path, &save_options(server))?;
+    let sum = snapshot::save(&server.keyspace, dbs, &path, &save_options(server))?;
     server.dirty_at_save.store(dirty, Ordering::Relaxed);
     server.last_save.store(unix_ms() / 1000, Ordering::Relaxed);
+    server
+        .keyspace
+        .snapshots()
+        .status
+        .saves
+        .fetch_add(1, Ordering::Relaxed);
     tracing::info!(
-        "DB saved on disk ({keys} keys, {} ms): {}",
+        "DB saved on disk ({} keys, {} ms): {}",
+        sum.keys,
         started.elapsed().as_millis(),
         path.display()
     );
-    Ok(keys)
+    Ok(sum.keys)
 }
 
-/// Takes the world lock exclusively and saves (SHUTDOWN, save points).
+/// Takes the world lock exclusively and saves (SHUTDOWN).
 pub fn save_blocking(server: &Server) -> std::io::Result<u64> {
     let access = server.keyspace.exclusive();
     save_dbs(server, &access)
@@ -115,18 +444,38 @@ pub fn save_points(server: &Server) -> Vec<(u64, u64)> {
     nums.chunks_exact(2).map(|c| (c[0], c[1])).collect()
 }
 
-/// Redis's serverCron check: saves when some save point is reached (at least `changes`
-/// writes and `seconds` elapsed since the last save). Returns whether it saved.
+/// Redis's serverCron check: starts a background save when one was scheduled (BGSAVE
+/// SCHEDULE) and none runs, or when some save point is reached (at least `changes` writes
+/// and `seconds` elapsed since the last save; after a failed save, not before 5 seconds).
+/// Returns whether it started one.
 pub fn save_if_due(server: &Server) -> bool {
-    let changes = server
-        .keyspace
+    let ks = &server.keyspace;
+    if ks.snapshot_running() {
+        return false;
+    }
+    let st = &ks.snapshots().status;
+    if st.scheduled.swap(false, Ordering::Relaxed) {
+        return match bgsave_now(server) {
+            Ok(_) => true,
+            Err(_) => {
+                st.scheduled.store(true, Ordering::Relaxed);
+                false
+            }
+        };
+    }
+    let changes = ks
         .feed
         .dirty()
         .saturating_sub(server.dirty_at_save.load(Ordering::Relaxed));
     if changes == 0 {
         return false;
     }
-    let elapsed = (unix_ms() / 1000).saturating_sub(server.last_save.load(Ordering::Relaxed));
+    let now_s = unix_ms() / 1000;
+    let elapsed = now_s.saturating_sub(server.last_save.load(Ordering::Relaxed));
+    let last_try = st.started_ms.load(Ordering::Relaxed) / 1000;
+    if !st.last_ok.load(Ordering::Relaxed) && now_s.saturating_sub(last_try) < RETRY_DELAY_S {
+        return false;
+    }
     let due = save_points(server)
         .iter()
         .any(|&(secs, n)| changes >= n && elapsed >= secs);
@@ -134,18 +483,19 @@ pub fn save_if_due(server: &Server) -> bool {
         return false;
     }
     tracing::info!("{changes} changes in {elapsed} seconds. Saving...");
-    match save_blocking(server) {
+    match bgsave_now(server) {
         Ok(_) => true,
         Err(e) => {
-            tracing::warn!("Background saving error: {e}");
-            // As Redis, retry no sooner than the next save point allows.
-            server.last_save.store(unix_ms() / 1000, Ordering::Relaxed);
+            tracing::warn!("Can't save in background: {e}");
             false
         }
     }
 }
 
+// ----- loading -----------------------------------------------------------------------------
+
 /// Loads `dir/dbfilename` into the (empty) keyspace at start-up; Ok(None) without a file.
+/// INFO shows `loading:1` meanwhile.
 pub fn load_at_startup(
     server: &Server,
 ) -> Result<Option<persistence::rdb::Summary>, snapshot::LoadError> {
@@ -155,9 +505,21 @@ pub fn load_at_startup(
         verify_checksum: server.config.get_bool("rdbchecksum"),
         now_ms: server.keyspace.now_ms(),
     };
+    let st = &server.keyspace.snapshots().status;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    st.loading_started_ms.store(unix_ms(), Ordering::Relaxed);
+    st.loading_total_bytes.store(size, Ordering::Relaxed);
+    st.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    st.loading.store(true, Ordering::Release);
     let started = std::time::Instant::now();
-    let summary = snapshot::load(&server.keyspace, &path, &opts)?;
+    let summary = snapshot::load(&server.keyspace, &path, &opts);
+    st.loading_loaded_bytes.store(size, Ordering::Relaxed);
+    st.loading.store(false, Ordering::Release);
+    let summary = summary?;
     if let Some(s) = &summary {
+        st.loaded_keys.store(s.keys, Ordering::Relaxed);
+        st.loaded_expired
+            .store(s.expired_skipped, Ordering::Relaxed);
         server
             .dirty_at_save
             .store(server.keyspace.feed.dirty(), Ordering::Relaxed);
@@ -177,7 +539,158 @@ pub fn load_at_startup(
     Ok(summary)
 }
 
+/// Whether the dataset is being loaded.
+pub fn loading(server: &Server) -> bool {
+    server
+        .keyspace
+        .snapshots()
+        .status
+        .loading
+        .load(Ordering::Acquire)
+}
+
+/// While loading, commands without the `loading` flag are refused with Redis's error.
+pub fn refuse_while_loading(server: &Server, spec: &CommandSpec) -> Result<(), CmdError> {
+    if loading(server) && !spec.has(LOADING) {
+        return Err(errors::LOADING);
+    }
+    Ok(())
+}
+
+// ----- INFO --------------------------------------------------------------------------------
+
+/// INFO persistence, from `loading` to `rdb_last_load_keys_loaded` (Redis's order).
+pub fn info_rdb(server: &Server, kv: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
+    let ks = &server.keyspace;
+    let st = &ks.snapshots().status;
+    let running = ks.snapshot_running();
+    let rdb_running = running && st.kind.load(Ordering::Relaxed) == kind::RDB;
+    let now_ms = unix_ms();
+    let dirty = ks
+        .feed
+        .dirty()
+        .saturating_sub(server.dirty_at_save.load(Ordering::Relaxed));
+    let in_flight = if running {
+        st.in_flight.load(Ordering::Relaxed)
+    } else {
+        0
+    };
+    let peak = if running {
+        st.in_flight_peak.load(Ordering::Relaxed)
+    } else {
+        0
+    };
+    kv("loading", &u8::from(loading(server)));
+    kv("async_loading", &0);
+    kv("current_cow_peak", &peak);
+    kv("current_cow_size", &in_flight);
+    kv("current_cow_size_age", &0);
+    kv(
+        "current_fork_perc",
+        &format_args!("{:.2}", fork_perc(st, running)),
+    );
+    kv(
+        "current_save_keys_processed",
+        &if running {
+            st.keys_done.load(Ordering::Relaxed)
+        } else {
+            0
+        },
+    );
+    kv(
+        "current_save_keys_total",
+        &if running {
+            st.keys_total.load(Ordering::Relaxed)
+        } else {
+            0
+        },
+    );
+    kv("rdb_changes_since_last_save", &dirty);
+    kv("rdb_bgsave_in_progress", &u8::from(rdb_running));
+    kv(
+        "rdb_last_save_time",
+        &server.last_save.load(Ordering::Relaxed),
+    );
+    kv(
+        "rdb_last_bgsave_status",
+        &if st.last_ok.load(Ordering::Relaxed) {
+            "ok"
+        } else {
+            "err"
+        },
+    );
+    kv(
+        "rdb_last_bgsave_time_sec",
+        &st.last_secs.load(Ordering::Relaxed),
+    );
+    let current = if rdb_running {
+        (now_ms.saturating_sub(st.started_ms.load(Ordering::Relaxed)) / 1000) as i64
+    } else {
+        -1
+    };
+    kv("rdb_current_bgsave_time_sec", &current);
+    kv("rdb_saves", &st.saves.load(Ordering::Relaxed));
+    kv("rdb_last_cow_size", &st.last_peak.load(Ordering::Relaxed));
+    kv(
+        "rdb_last_load_keys_expired",
+        &st.loaded_expired.load(Ordering::Relaxed),
+    );
+    kv(
+        "rdb_last_load_keys_loaded",
+        &st.loaded_keys.load(Ordering::Relaxed),
+    );
+}
+
+/// Share of keys written so far (Redis's `current_fork_perc`), in percent.
+fn fork_perc(st: &keyspace::snapshot::Status, running: bool) -> f64 {
+    let total = st.keys_total.load(Ordering::Relaxed);
+    if !running || total == 0 {
+        return 0.0;
+    }
+    st.keys_done.load(Ordering::Relaxed) as f64 * 100.0 / total as f64
+}
+
+/// The `loading_*` lines INFO persistence ends with while loading.
+pub fn info_loading(server: &Server, kv: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
+    if !loading(server) {
+        return;
+    }
+    let st = &server.keyspace.snapshots().status;
+    let total = st.loading_total_bytes.load(Ordering::Relaxed);
+    let loaded = st.loading_loaded_bytes.load(Ordering::Relaxed);
+    let start_s = st.loading_started_ms.load(Ordering::Relaxed) / 1000;
+    let (perc, remaining) = if total > 0 {
+        (
+            loaded as f64 * 100.0 / total as f64,
+            total.saturating_sub(loaded),
+        )
+    } else {
+        (0.0, 1)
+    };
+    let elapsed = (unix_ms() / 1000).saturating_sub(start_s);
+    let eta = if elapsed == 0 {
+        1
+    } else {
+        elapsed * remaining / (loaded + 1)
+    };
+    kv("loading_start_time", &start_s);
+    kv("loading_total_bytes", &total);
+    kv(
+        "loading_rdb_used_mem",
+        &st.loading_rdb_used_mem.load(Ordering::Relaxed),
+    );
+    kv("loading_loaded_bytes", &loaded);
+    kv("loading_loaded_perc", &format_args!("{perc:.2}"));
+    kv("loading_eta_seconds", &eta);
+}
+
+// ----- commands ----------------------------------------------------------------------------
+
 fn save(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let ks = &cx.server.keyspace;
+    if ks.snapshot_running() && ks.snapshots().status.kind.load(Ordering::Relaxed) == kind::RDB {
+        return Err(BGSAVE_IN_PROGRESS);
+    }
     match save_dbs(cx.server, &cx.store.access) {
         Ok(_) => {
             cx.out.ok();
@@ -191,21 +704,34 @@ fn save(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 fn bgsave(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    match args.len() {
-        1 => {}
-        2 if is(&args[1], "schedule") => {}
+    let schedule = match args.len() {
+        1 => false,
+        2 if is(&args[1], "schedule") => true,
         _ => return Err(errors::SYNTAX),
-    }
-    match save_dbs(cx.server, &cx.store.access) {
-        Ok(_) => {
-            cx.out.simple(b"Background saving started");
-            Ok(())
+    };
+    let ks = &cx.server.keyspace;
+    let st = &ks.snapshots().status;
+    let in_exec = matches!(cx.store.access, Access::Lent(_));
+    if ks.snapshot_running() {
+        if st.kind.load(Ordering::Relaxed) == kind::RDB {
+            return Err(BGSAVE_IN_PROGRESS);
         }
-        Err(e) => {
-            tracing::warn!("Background saving error: {e}");
-            Err(CmdError::new("ERR"))
+        if !(schedule || in_exec) {
+            return Err(OTHER_CHILD);
         }
     }
+    if ks.snapshot_running() || in_exec {
+        st.scheduled.store(true, Ordering::Relaxed);
+        cx.out.simple(b"Background saving scheduled");
+        return Ok(());
+    }
+    let server = cx.server;
+    let Some(dbs) = cx.store.access.exclusive() else {
+        return Err(CmdError::new("ERR"));
+    };
+    start_file_save(server, dbs)?;
+    cx.out.simple(b"Background saving started");
+    Ok(())
 }
 
 fn dump_cmd(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -311,8 +837,11 @@ fn restore(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// The save SHUTDOWN makes: `Some(true)` SAVE, `Some(false)` NOSAVE, `None` when save
-/// points are configured. Err holds the error reply that cancels the shutdown.
+/// points are configured. A background save in progress is cancelled first (its file
+/// would be overwritten by the final save). Err holds the error reply that cancels the
+/// shutdown.
 pub fn shutdown_save(server: &Server, save: Option<bool>) -> Result<(), String> {
+    abort_background_save(server);
     if !save.unwrap_or_else(|| has_save_points(server)) {
         return Ok(());
     }

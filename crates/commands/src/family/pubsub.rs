@@ -162,7 +162,14 @@ fn psubscribe(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     subscribe_kind(cx, args, Kind::Pattern)
 }
 
+/// SSUBSCRIBE: refused inside EXEC, where SUBSCRIBE is allowed for backward compatibility
+/// (Redis's `ssubscribeCommand` checks CLIENT_DENY_BLOCKING without exempting MULTI).
 fn ssubscribe(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if cx.client.deny_blocking.is_some() {
+        return Err(CmdError::new(
+            "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        ));
+    }
     subscribe_kind(cx, args, Kind::Shard)
 }
 
@@ -296,7 +303,12 @@ pub fn feed_monitors(server: &Server, client: &Client, id: usize, args: &[Bytes]
         !before && !spec.has(ADMIN)
     };
     if shown && !crate::blocking::reexecuting() {
-        let origin = client.handle.addr.as_str();
+        // As Redis, a script's commands come from `lua`, not from its caller.
+        let origin = if crate::family::scripting::in_script() {
+            "lua"
+        } else {
+            client.handle.addr.as_str()
+        };
         server
             .pubsub
             .feed_monitors(&monitor_line(client.db, origin, reg.full_name(id), args));

@@ -9,7 +9,7 @@
 //! SHUTDOWN NOSAVE are answered without the world lock.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -31,11 +31,28 @@ use crate::registry::registry;
 use crate::server::Server;
 use crate::spec::{flag::*, CommandSpec, Keys};
 
-/// The scripting state of one server.
+/// The scripting state of one server (`Server::scripts`): the busy gate the dispatcher
+/// consults for every command, and the Lua engine, created on first use.
+#[derive(Default)]
+pub struct ScriptState {
+    /// Held by every command from its busy check until it holds the world lock; a script's
+    /// command takes it exclusively to announce the script. So a command either sees the
+    /// script announced (and waits or gets BUSY) or holds the world lock before the script.
+    gate: RwLock<()>,
+    /// Scripts announced now (0 or 1): the gate costs one atomic load while this is zero.
+    running: Arc<AtomicUsize>,
+    scripting: OnceLock<Arc<Scripting>>,
+    /// Serializes the engine's creation.
+    init: Mutex<()>,
+}
+
+/// The Lua engine of one server and the script it runs.
 pub struct Scripting {
     pub engine: Mutex<Engine>,
     kill: Arc<AtomicBool>,
     running: Mutex<Option<Running>>,
+    /// `ScriptState::running`, counted with `running`.
+    announced: Arc<AtomicUsize>,
     ended: Condvar,
     /// Library and function counts, readable while a script holds the engine.
     pub libraries: AtomicUsize,
@@ -54,18 +71,14 @@ struct Running {
     wrote: Arc<AtomicBool>,
 }
 
-/// Scripts running on any server in this process: the dispatcher's gate costs one atomic
-/// load while this is zero.
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-/// Engines by server (`Server::run_id`): `Server` has no field for them, see ARCHITECTURE.
-static STATES: OnceLock<Mutex<HashMap<String, Arc<Scripting>>>> = OnceLock::new();
-
 /// The scripting state of `server`, created on first use.
 pub fn state(server: &Server) -> Result<Arc<Scripting>, CmdError> {
-    let map = STATES.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = map.lock();
-    if let Some(s) = map.get(&server.run_id) {
+    let scripts = &server.scripts;
+    if let Some(s) = scripts.scripting.get() {
+        return Ok(s.clone());
+    }
+    let _init = scripts.init.lock();
+    if let Some(s) = scripts.scripting.get() {
         return Ok(s.clone());
     }
     let engine = Engine::new().map_err(owned)?;
@@ -74,12 +87,12 @@ pub fn state(server: &Server) -> Result<Arc<Scripting>, CmdError> {
         engine: Mutex::new(engine),
         kill,
         running: Mutex::new(None),
+        announced: scripts.running.clone(),
         ended: Condvar::new(),
         libraries: AtomicUsize::new(0),
         functions: AtomicUsize::new(0),
     });
-    map.insert(server.run_id.clone(), s.clone());
-    Ok(s)
+    Ok(scripts.scripting.get_or_init(|| s).clone())
 }
 
 impl Scripting {
@@ -95,8 +108,8 @@ impl Scripting {
     }
 }
 
-fn existing_state(server: &Server) -> Option<Arc<Scripting>> {
-    STATES.get()?.lock().get(&server.run_id).cloned()
+fn existing_state(server: &Server) -> Option<&Scripting> {
+    server.scripts.scripting.get().map(|s| &**s)
 }
 
 pub(crate) fn owned(text: String) -> CmdError {
@@ -140,13 +153,8 @@ pub(crate) fn kill(st: &Scripting, eval: bool) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Held by every command from its busy check until it holds the world lock; a script's
-/// command takes it exclusively to announce the script. So a command either sees the
-/// script announced (and waits or gets BUSY) or holds the world lock before the script.
-static GATE: RwLock<()> = RwLock::new(());
-
 /// What the dispatcher holds until it has the world lock (see [`busy_gate`]).
-pub struct Gate(#[allow(dead_code)] Option<RwLockReadGuard<'static, ()>>);
+pub struct Gate<'a>(#[allow(dead_code)] Option<RwLockReadGuard<'a, ()>>);
 
 const SCRIPT_COMMANDS: &[&str] = &[
     "eval",
@@ -162,12 +170,12 @@ const SCRIPT_COMMANDS: &[&str] = &[
 /// KILL, FUNCTION KILL and FUNCTION STATS are answered here, without the world lock the
 /// script holds; SHUTDOWN NOSAVE kills the script so its own wait ends. None when it
 /// answered the command; otherwise what to hold until the world lock is taken.
-pub fn busy_gate(
-    server: &Server,
+pub fn busy_gate<'a>(
+    server: &'a Server,
     out: &mut ReplyWriter,
     id: usize,
     args: &[Bytes],
-) -> Option<Gate> {
+) -> Option<Gate<'a>> {
     let reg = registry();
     let name = reg.full_name(id);
     if SCRIPT_COMMANDS.contains(&name) {
@@ -176,7 +184,7 @@ pub fn busy_gate(
             return Some(Gate(None));
         };
         loop {
-            let gate = GATE.write();
+            let gate = server.scripts.gate.write();
             let mut running = st.running.lock();
             if running.is_none() {
                 *running = Some(Running {
@@ -187,7 +195,7 @@ pub fn busy_gate(
                     wrote: Arc::new(AtomicBool::new(false)),
                 });
                 st.kill.store(false, Ordering::SeqCst);
-                RUNNING.fetch_add(1, Ordering::SeqCst);
+                st.announced.fetch_add(1, Ordering::SeqCst);
                 drop(running);
                 drop(gate);
                 return Some(Gate(None));
@@ -203,8 +211,8 @@ pub fn busy_gate(
         // `read_recursive`: a reader never queues behind a waiting writer, so SCRIPT KILL gets
         // through while an EVAL waits to announce itself behind a reader that waits on the
         // world lock held by the running script.
-        let guard = GATE.read_recursive();
-        if RUNNING.load(Ordering::SeqCst) == 0 {
+        let guard = server.scripts.gate.read_recursive();
+        if server.scripts.running.load(Ordering::SeqCst) == 0 {
             return Some(Gate(Some(guard)));
         }
         let Some(st) = existing_state(server) else {
@@ -222,19 +230,19 @@ pub fn busy_gate(
         };
         match name {
             "script|kill" => {
-                let r = kill(&st, true).map(|()| out.ok());
+                let r = kill(st, true).map(|()| out.ok());
                 return answer(out, r);
             }
             "function|kill" => {
-                let r = kill(&st, false).map(|()| out.ok());
+                let r = kill(st, false).map(|()| out.ok());
                 return answer(out, r);
             }
             "function|stats" => {
-                crate::family::functions::write_stats(&st, out);
+                crate::family::functions::write_stats(st, out);
                 return answer(out, Ok(()));
             }
-            "shutdown" => {
-                if st.running.lock().is_some() && args.iter().any(|a| is(a, "nosave")) {
+            "shutdown" if args.iter().any(|a| is(a, "nosave")) => {
+                if st.running.lock().is_some() {
                     st.kill.store(true, Ordering::SeqCst);
                 }
                 return Some(Gate(Some(guard)));
@@ -242,11 +250,13 @@ pub fn busy_gate(
             _ => {}
         }
         let mut running = st.running.lock();
-        if running.is_none() || spec.has(ALLOW_BUSY) {
+        // Without NOSAVE, SHUTDOWN waits for the script and then gets BUSY like any command
+        // (Redis's shutdownCommand refuses it while a script runs past the threshold).
+        if running.is_none() || (spec.has(ALLOW_BUSY) && name != "shutdown") {
             return Some(Gate(Some(guard)));
         }
         drop(guard);
-        if !wait_or_busy(server, &st, &mut running, out, id) {
+        if !wait_or_busy(server, st, &mut running, out, id) {
             return None;
         }
     }
@@ -275,8 +285,46 @@ fn wait_or_busy(
             out.error(text.as_bytes());
             return false;
         }
-        st.ended.wait_for(running, limit - elapsed);
+        off_worker(|| st.ended.wait_for(running, limit - elapsed));
     }
+}
+
+/// Runs `f`, which may block for long (a script, a wait for one), off the async worker:
+/// on a multi-threaded runtime the worker's queue moves to another thread meanwhile, so
+/// the other connections (SCRIPT KILL, BUSY replies) are still served when every other
+/// worker is busy too.
+fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+thread_local! {
+    /// Whether this thread runs a script's commands now (MONITOR shows them as `lua`).
+    static IN_SCRIPT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the thread as running a script until dropped.
+struct InScript(bool);
+
+impl InScript {
+    fn enter() -> Self {
+        InScript(IN_SCRIPT.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for InScript {
+    fn drop(&mut self) {
+        IN_SCRIPT.with(|c| c.set(self.0));
+    }
+}
+
+/// Whether the command running on this thread was called by a script (`redis.call`).
+pub fn in_script() -> bool {
+    IN_SCRIPT.with(|c| c.get())
 }
 
 /// Ends the announcement of a script command's gate (its handler runs this on every exit).
@@ -286,7 +334,7 @@ impl Drop for Announced<'_> {
     fn drop(&mut self) {
         let mut running = self.0.running.lock();
         if running.take().is_some() {
-            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            self.0.announced.fetch_sub(1, Ordering::SeqCst);
         }
         drop(running);
         self.0.ended.notify_all();
@@ -390,7 +438,7 @@ pub(crate) fn run_target(
         let mut running = st.running.lock();
         if running.is_none() {
             st.kill.store(false, Ordering::SeqCst);
-            RUNNING.fetch_add(1, Ordering::SeqCst);
+            st.announced.fetch_add(1, Ordering::SeqCst);
         }
         *running = Some(info);
     }
@@ -405,7 +453,9 @@ pub(crate) fn run_target(
         read_only,
         wrote,
     };
-    let r = engine.run(target, keys, argv, &mut host, cx.out);
+    let in_script = InScript::enter();
+    let r = off_worker(|| engine.run(target, keys, argv, &mut host, cx.out));
+    drop(in_script);
     drop(host);
     drop(guard);
     // The script's SELECT must not show on its caller.

@@ -80,13 +80,9 @@ fn time(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// ROLE: always a master with no replicas (there is no replication).
+/// ROLE: see `replication::role`.
 fn role(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    cx.out.array(3);
-    cx.out.bulk(b"master");
-    cx.out.int(0);
-    cx.out.array(0);
-    Ok(())
+    crate::replication::role(cx)
 }
 
 /// LOLWUT: the version line (without the computer art of VERSION 5 and 6).

@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use keyspace::value::{format_long_double_human, parse_long_double};
 use keyspace::{event, Value};
+use longdouble::LongDouble;
 
 use crate::args::{is, parse_i64};
 use crate::command;
@@ -543,26 +543,29 @@ fn decrby(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     incr_by(cx, &args[1], -d)
 }
 
-/// INCRBYFLOAT: the stored value is parsed before the increment, as in Redis; the result is
-/// stored as text (Redis's embstr), keeping the TTL.
+/// INCRBYFLOAT: the stored value is parsed before the increment and the sum computed in
+/// `long double`, as in Redis; the result is stored as text (Redis's embstr), keeping the TTL.
 fn incrbyfloat(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let mut k = cx.store.lock(key);
     let pos = k.string_pos(key, false)?;
     let cur = match pos {
-        Some(p) => {
-            let mut buf = itoa::Buffer::new();
-            let text = k.shard.value(p).as_bytes(&mut buf).unwrap_or_default();
-            parse_long_double(text).ok_or(errors::NOT_FLOAT)?
-        }
-        None => 0.0,
+        Some(p) => match k.shard.value(p) {
+            Value::Int(i) => LongDouble::from_i64(*i),
+            v => {
+                let mut buf = itoa::Buffer::new();
+                let text = v.as_bytes(&mut buf).unwrap_or_default();
+                LongDouble::parse(text).ok_or(errors::NOT_FLOAT)?
+            }
+        },
+        None => LongDouble::zero(),
     };
-    let incr = parse_long_double(&args[2]).ok_or(errors::NOT_FLOAT)?;
+    let incr = LongDouble::parse(&args[2]).ok_or(errors::NOT_FLOAT)?;
     let sum = cur + incr;
     if !sum.is_finite() {
         return Err(errors::NAN_OR_INF);
     }
-    let text = format_long_double_human(sum);
+    let text = sum.to_human();
     let value = Value::raw(text.as_bytes());
     match pos {
         Some(p) => *k.shard.value_mut(p) = value,
@@ -571,6 +574,13 @@ fn incrbyfloat(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     k.op.emit(key, event::INCRBYFLOAT);
+    // As Redis: replicas and the AOF get the result, not a float operation to redo.
+    crate::propagate::rewrite(vec![
+        Bytes::from_static(b"SET"),
+        key.clone(),
+        Bytes::copy_from_slice(text.as_bytes()),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
     cx.out.bulk(text.as_bytes());
     Ok(())
 }

@@ -617,8 +617,19 @@ fn zadd_generic(cx: &mut Ctx<'_>, args: &[Bytes], mut incr: bool) -> CmdResult {
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0usize);
     let mut last = 0.0;
     let mut nan = false;
+    let plain = !(nx || xx || lt || gt || incr);
     for (p, &score) in pairs.chunks_exact(2).zip(&scores) {
         let m = &p[1];
+        if plain {
+            // No condition to check first: one lookup that adds or updates.
+            match z.insert(m, score, &limits) {
+                Some(cur) => updated += i64::from(cur != score),
+                None => added += 1,
+            }
+            processed += 1;
+            last = score;
+            continue;
+        }
         match z.score(m) {
             Some(cur) => {
                 if nx {
@@ -1200,6 +1211,12 @@ fn pop_first(
             Some(_) => {}
         }
         let popped = pop_entries(s, &op, pos, key, max, count);
+        // Propagated as Redis does: ZPOPMIN/ZPOPMAX key <count popped>.
+        crate::propagate::rewrite(vec![
+            Bytes::from_static(if max { b"ZPOPMAX" } else { b"ZPOPMIN" }),
+            key.clone(),
+            Bytes::from(popped.len().to_string()),
+        ]);
         return Ok(Some((i, popped)));
     }
     Ok(None)
