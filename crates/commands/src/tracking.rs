@@ -22,8 +22,7 @@
 //! invalidation, which clients handle anyway.
 //!
 //! A redirect target receives messages through its push queue, which a connection has once
-//! it subscribed, monitored or turned tracking on; a RESP3 target with none of these gets
-//! nothing (Redis would push to it), since its connection has no queue to wake it.
+//! it subscribed, monitored, turned tracking on or switched to RESP3 with HELLO 3.
 //!
 //! Cost when nobody tracks: one atomic load per change.
 

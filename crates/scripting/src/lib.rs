@@ -104,6 +104,16 @@ pub struct Engine {
     libraries: BTreeMap<String, Library>,
     functions: BTreeMap<String, FunctionInfo>,
     kill: Arc<AtomicBool>,
+    long_run: Arc<LongRun>,
+}
+
+/// What the instruction hook does once per run, the first time it fires (the script has run
+/// 100,000 instructions): the host's chance to move its other work off this thread, so that
+/// short scripts never pay for it.
+#[derive(Default)]
+struct LongRun {
+    hook: std::sync::OnceLock<fn()>,
+    fired: AtomicBool,
 }
 
 /// What runs: an EVAL script (by digest) or a function (by name).
@@ -136,11 +146,18 @@ impl Engine {
         let internal = lua.create_table().map_err(lua_err)?;
         Self::setup(&lua, &internal, &kill).map_err(lua_err)?;
         let hook_kill = kill.clone();
+        let long_run = Arc::new(LongRun::default());
+        let hook_long_run = long_run.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(100_000),
             move |_, _| {
                 if hook_kill.load(Ordering::Relaxed) {
                     return Err(mlua::Error::runtime(KILLED));
+                }
+                if !hook_long_run.fired.swap(true, Ordering::Relaxed) {
+                    if let Some(f) = hook_long_run.hook.get() {
+                        f();
+                    }
                 }
                 Ok(VmState::Continue)
             },
@@ -152,7 +169,14 @@ impl Engine {
             libraries: BTreeMap::new(),
             functions: BTreeMap::new(),
             kill,
+            long_run,
         })
+    }
+
+    /// Sets what runs once per script run when the script turns out to be long (see
+    /// `LongRun`); set once, later calls are ignored.
+    pub fn set_long_run_hook(&self, f: fn()) {
+        let _ = self.long_run.hook.set(f);
     }
 
     fn setup(lua: &Lua, internal: &Table, kill: &Arc<AtomicBool>) -> mlua::Result<()> {
@@ -439,6 +463,7 @@ impl Engine {
         };
         // The flag is cleared when a run ends, not when it starts: a kill that arrives
         // before the first instruction still counts.
+        self.long_run.fired.store(false, Ordering::Relaxed);
         let lua = &self.lua;
         let internal = &self.internal;
         let host = std::cell::RefCell::new(host);

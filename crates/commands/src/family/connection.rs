@@ -164,6 +164,11 @@ fn hello(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     cx.client.set_proto(proto);
     cx.out.proto = proto;
+    if proto == Protocol::Resp3 {
+        // A RESP3 client can receive pushes (invalidations as a tracking REDIRECT target)
+        // without subscribing: it gets its push queue now.
+        crate::pubsub::PubSub::outbound(cx.client);
+    }
     let role = crate::replication::hello_role(cx.server);
     let out = &mut *cx.out;
     out.map(7);

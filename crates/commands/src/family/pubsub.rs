@@ -415,6 +415,11 @@ pub fn context_gate(
     if !client.authenticated {
         return false;
     }
+    // Outside RESP2's subscribed context only RESET concerns the gate: one comparison.
+    let restricted = client.proto == Protocol::Resp2 && inbox.out.subscribed();
+    if !restricted && !args[0].eq_ignore_ascii_case(b"reset") {
+        return false;
+    }
     // Unknown commands and wrong arity are the dispatcher's to answer.
     let Ok(id) = crate::nested::resolve(args) else {
         return false;

@@ -82,6 +82,7 @@ pub fn state(server: &Server) -> Result<Arc<Scripting>, CmdError> {
         return Ok(s.clone());
     }
     let engine = Engine::new().map_err(owned)?;
+    engine.set_long_run_hook(hand_off_worker);
     let kill = engine.kill_flag();
     let s = Arc::new(Scripting {
         engine: Mutex::new(engine),
@@ -302,6 +303,28 @@ fn off_worker<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Called by a script that has run its first 100,000 instructions: on a multi-threaded
+/// runtime, hands this worker's queue (the other connections it serves: BUSY replies,
+/// SCRIPT KILL) to another thread while the script goes on here. Returns once a task
+/// spawned meanwhile has run, i.e. once the runtime is served elsewhere (or after 10 ms).
+fn hand_off_worker() {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return;
+    }
+    let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = served.clone();
+    tokio::task::block_in_place(|| {
+        handle.spawn(async move { flag.store(true, Ordering::Release) });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(10);
+        while !served.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    });
+}
+
 thread_local! {
     /// Whether this thread runs a script's commands now (MONITOR shows them as `lua`).
     static IN_SCRIPT: Cell<bool> = const { Cell::new(false) };
@@ -454,7 +477,9 @@ pub(crate) fn run_target(
         wrote,
     };
     let in_script = InScript::enter();
-    let r = off_worker(|| engine.run(target, keys, argv, &mut host, cx.out));
+    // A long script moves this worker's other connections away once it reaches the first
+    // instruction hook (`hand_off_worker`); short ones run here without a thread switch.
+    let r = engine.run(target, keys, argv, &mut host, cx.out);
     drop(in_script);
     drop(host);
     drop(guard);
