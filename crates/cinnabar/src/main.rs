@@ -80,12 +80,21 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::new(config);
-    // The dataset is loaded before listening, so no client ever sees it half loaded. With
-    // `appendonly yes` the AOF is loaded instead of the RDB file, as Redis does.
-    if !commands::aof::startup(&server).map_err(anyhow::Error::msg)? {
-        commands::family::persistence::load_at_startup(&server)?;
-    }
+    // The server listens while the dataset loads, as Redis does: until it is in, clients
+    // get -LOADING for every command without the `loading` flag (PING and INFO answer).
+    // With `appendonly yes` the AOF is loaded instead of the RDB file.
+    commands::family::persistence::mark_loading(&server);
     let running = server::start(server.clone()).await?;
+    let loader = server.clone();
+    std::thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || {
+            if let Err(e) = commands::family::persistence::load_dataset(&loader) {
+                tracing::error!("{e}");
+                eprintln!("cinnabar: {e}");
+                std::process::exit(1);
+            }
+        })?;
     tracing::info!(
         "Cinnabar {} (Redis {} compatible) ready to accept connections on {}",
         commands::CINNABAR_VERSION,

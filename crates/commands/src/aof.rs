@@ -440,6 +440,17 @@ fn file_size(path: &Path) -> u64 {
 /// appending, creating a base and an incremental file when there are none. Ok(false) with
 /// `appendonly no` (the caller loads the RDB file). Err holds the reason to refuse to start.
 pub fn startup(server: &Arc<Server>) -> Result<bool, String> {
+    startup_loading(
+        server,
+        &mut crate::family::persistence::begin_loading(server),
+    )
+}
+
+/// [`startup`] in a loading state already entered (progress reported to `loading`).
+pub fn startup_loading(
+    server: &Arc<Server>,
+    loading: &mut crate::family::persistence::Loading<'_>,
+) -> Result<bool, String> {
     refresh_policy(server);
     let dir = aof_dir(server);
     let name = aof_name(server);
@@ -456,7 +467,7 @@ pub fn startup(server: &Arc<Server>) -> Result<bool, String> {
         Manifest::default()
     };
     let started = Instant::now();
-    if load(server, &dir, &manifest)? {
+    if load(server, &dir, &manifest, loading)? {
         tracing::info!(
             "DB loaded from append only file: {:.3} seconds",
             started.elapsed().as_secs_f64()
@@ -468,7 +479,12 @@ pub fn startup(server: &Arc<Server>) -> Result<bool, String> {
 
 /// Loads the base and incremental files of `manifest`; Ok(false) when there is nothing to
 /// load.
-fn load(server: &Server, dir: &Path, manifest: &Manifest) -> Result<bool, String> {
+fn load(
+    server: &Server,
+    dir: &Path,
+    manifest: &Manifest,
+    loading: &mut crate::family::persistence::Loading<'_>,
+) -> Result<bool, String> {
     let live: Vec<&files::AofFile> = manifest.live_files().collect();
     if live.is_empty() {
         return Ok(false);
@@ -488,11 +504,20 @@ fn load(server: &Server, dir: &Path, manifest: &Manifest) -> Result<bool, String
     if total == 0 {
         return Ok(false);
     }
+    loading.add_total(total);
     let truncated_ok = server.config.get_bool("aof-load-truncated");
     for (i, f) in live.iter().enumerate() {
         let last = i + 1 == live.len();
         let started = Instant::now();
-        load_file(server, &dir.join(&f.name), &f.name, last, truncated_ok)?;
+        let size = load_file(
+            server,
+            &dir.join(&f.name),
+            &f.name,
+            last,
+            truncated_ok,
+            loading,
+        )?;
+        loading.file_done(size);
         tracing::info!(
             "DB loaded from {} file {}: {:.3} seconds",
             if f.kind == files::FileType::Base {
@@ -514,12 +539,14 @@ fn load_file(
     name: &str,
     last: bool,
     truncated_ok: bool,
-) -> Result<(), String> {
+    loading: &crate::family::persistence::Loading<'_>,
+) -> Result<u64, String> {
     let bytes = std::fs::read(path).map_err(|e| {
         format!("Fatal error: can't open the append log file {name} for reading: {e}")
     })?;
+    let size = bytes.len() as u64;
     if bytes.is_empty() {
-        return Ok(());
+        return Ok(size);
     }
     if files::is_rdb(&bytes) {
         tracing::info!("Reading RDB base file on AOF loading...");
@@ -528,16 +555,23 @@ fn load_file(
             verify_checksum: server.config.get_bool("rdbchecksum"),
             now_ms: server.keyspace.now_ms(),
         };
-        persistence::snapshot::load_bytes(&server.keyspace, &bytes, &opts).map_err(|e| {
+        loading.rdb_used_mem(&bytes);
+        persistence::snapshot::load_bytes_with_progress(
+            &server.keyspace,
+            &bytes,
+            &opts,
+            &mut |n| loading.progress(n),
+        )
+        .map_err(|e| {
             format!(
                 "Error reading the RDB base file {name}, AOF loading aborted: {} at offset {}",
                 e.message, e.offset
             )
         })?;
-        return Ok(());
+        return Ok(size);
     }
     let valid_up_to = match replay(server, &bytes, name) {
-        Ok(None) => return Ok(()),
+        Ok(None) => return Ok(size),
         Ok(Some(before_multi)) => {
             tracing::warn!("Revert incomplete MULTI/EXEC transaction in AOF file {name}");
             before_multi
@@ -561,7 +595,7 @@ fn load_file(
             return Err(format!("Error truncating the AOF file {name}: {e}"));
         }
         tracing::warn!("AOF {name} loaded anyway because aof-load-truncated is enabled");
-        return Ok(());
+        return Ok(size);
     }
     if truncated_ok {
         return Err(format!(
@@ -1076,6 +1110,10 @@ fn finish_rewrite(
 /// `auto-aof-rewrite-percentage` over its size after the last rewrite (and is past
 /// `auto-aof-rewrite-min-size`).
 pub fn cron(server: &Server) {
+    // The AOF is opened once the dataset is loaded (start-up) or replaced (a full sync).
+    if crate::family::persistence::loading(server) {
+        return;
+    }
     refresh_policy(server);
     let aof = &server.aof;
     let want = server.config.get_bool("appendonly");
@@ -1264,8 +1302,8 @@ fn bgrewriteaof(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// WAITAOF numlocal numreplicas timeout. The local count fsyncs the stream up to now on
-/// the spot. Replicas' AOF acknowledgements are not tracked yet: the replica count is 0,
-/// and when more were asked for, the reply comes after the timeout.
+/// the spot. Replicas count when their `FACK` (the stream offset fsynced to their AOF)
+/// covers the client's last write; too few, and the client waits for more as WAIT does.
 fn waitaof(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let numlocal = parse_i64(&args[1])?;
     if !(0..=1).contains(&numlocal) {
@@ -1290,13 +1328,18 @@ fn waitaof(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if numlocal > 0 && aof.synced() < pos {
         aof.flush_and_sync();
     }
-    let acklocal = aof.is_on() && aof.synced() >= pos;
-    let ackreplicas = 0i64;
-    if ackreplicas < numreplicas && timeout > 0 && cx.client.deny_blocking.is_none() {
-        cx.client.action = Some(Action::Sleep(timeout as u64));
+    let req = crate::replication::WaitRequest {
+        offset: cx.client.woff,
+        replicas: numreplicas as u64,
+        deadline_ms: (timeout > 0).then(|| unix_ms() + timeout as u64),
+        aof_pos: Some(pos),
+    };
+    let acked = req.acked(cx.server);
+    if acked >= req.replicas || cx.client.deny_blocking.is_some() {
+        req.reply(cx.server, cx.out, acked);
+        return Ok(());
     }
-    cx.out.array(2);
-    cx.out.int(i64::from(acklocal));
-    cx.out.int(ackreplicas);
+    crate::replication::request_acks(cx.server);
+    cx.client.action = Some(Action::Replication(crate::replication::Handoff::Wait(req)));
     Ok(())
 }

@@ -172,6 +172,9 @@ pub struct Client {
     /// Client-side-caching state (CLIENT TRACKING), also present for clients with a push
     /// queue so they can be redirect targets; dropping it unregisters the client.
     pub tracking: Option<Box<crate::tracking::ClientTracking>>,
+    /// The replication offset after this client's last write (Redis's `woff`): what WAIT
+    /// and WAITAOF wait for.
+    pub woff: u64,
 }
 
 impl Client {
@@ -192,6 +195,7 @@ impl Client {
             deny_blocking: None,
             pushes: None,
             tracking: None,
+            woff: 0,
         }
     }
 

@@ -231,6 +231,10 @@ pub(crate) fn run(
     if let Some(frame) = recording {
         let effects = crate::propagate::end(frame, db, args, now_ms);
         server.propagation.log(&effects);
+        // Under the order lock, the offset is right after this command's effects.
+        if !effects.is_empty() {
+            client.woff = server.replication.backlog.offset();
+        }
     }
     drop(order);
     if client.pushes.is_some() && client.tracking.is_none() {

@@ -360,6 +360,22 @@ fn admit_armed(
     Ok(())
 }
 
+/// A command about to be queued inside MULTI while memory is over `maxmemory` and nothing
+/// more can be evicted: refused whatever its flags, since queueing itself takes memory
+/// (Redis's `processCommand`; EXEC, DISCARD, QUIT and RESET are never queued, so never
+/// refused here). The refusal flags the transaction, so EXEC then aborts.
+pub fn admit_queued(server: &Server) -> Result<(), CmdError> {
+    let mm = &server.config.memory;
+    if !mm.armed.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    mm.apply(server);
+    if mm.limit() > 0 && perform_evictions(server) == Evicted::Fail {
+        return Err(errors::OOM);
+    }
+    Ok(())
+}
+
 /// Called before a command run by EXEC or a script (`nested.rs`): a script started while
 /// over the limit may not run a DENYOOM command before its first write, unless it allows
 /// OOM (Redis's `scriptVerifyOOM`). EXEC's own commands are checked when EXEC is admitted.
@@ -447,7 +463,7 @@ fn script_flags(body: &[u8]) -> Option<u32> {
 /// while an eviction run stopped at its time limit (Redis's eviction time proc).
 pub fn cron(server: &Server) {
     let mm = &server.config.memory;
-    if !mm.armed.load(Ordering::Relaxed) {
+    if !mm.armed.load(Ordering::Relaxed) || crate::family::persistence::loading(server) {
         return;
     }
     mm.apply(server);

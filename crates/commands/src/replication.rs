@@ -126,13 +126,39 @@ pub struct SyncRequest {
     pub psync: Option<(String, i64)>,
 }
 
-/// A WAIT that could not be answered at once.
+/// A WAIT or WAITAOF that could not be answered at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WaitRequest {
     pub offset: u64,
     pub replicas: u64,
     /// Unix ms; None waits forever.
     pub deadline_ms: Option<u64>,
+    /// WAITAOF: the local AOF position whose fsync is reported as `numlocal`; replicas
+    /// count by their `FACK` instead of their `ACK`.
+    pub aof_pos: Option<u64>,
+}
+
+impl WaitRequest {
+    /// Replicas that acknowledged what this request waits for.
+    pub fn acked(&self, server: &Server) -> u64 {
+        match self.aof_pos {
+            None => acked_replicas(server, self.offset),
+            Some(_) => aof_acked_replicas(server, self.offset),
+        }
+    }
+
+    /// The reply: WAIT's count, or WAITAOF's `[numlocal, numreplicas]`.
+    pub fn reply(&self, server: &Server, out: &mut protocol::ReplyWriter, acked: u64) {
+        match self.aof_pos {
+            None => out.int(acked as i64),
+            Some(pos) => {
+                let aof = &server.aof;
+                out.array(2);
+                out.int(i64::from(aof.is_on() && aof.synced() >= pos));
+                out.int(acked as i64);
+            }
+        }
+    }
 }
 
 /// The replication work a connection loop carries out after a command (a client action).
@@ -513,9 +539,12 @@ pub fn end_link(server: &Server, link: &ReplicaLink) {
     server.replication.acked.notify_waiters();
 }
 
-/// Records a `REPLCONF ACK <offset>` received on a replica link.
-pub fn ack(server: &Server, link: &ReplicaLink, offset: u64) {
+/// Records a `REPLCONF ACK <offset> [FACK <aofoffset>]` received on a replica link.
+pub fn ack(server: &Server, link: &ReplicaLink, offset: u64, aof_offset: Option<u64>) {
     link.ack_offset.fetch_max(offset, Ordering::AcqRel);
+    if let Some(fack) = aof_offset {
+        link.aof_ack_offset.fetch_max(fack, Ordering::AcqRel);
+    }
     link.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
     server.replication.acked.notify_waiters();
 }
@@ -529,6 +558,19 @@ pub fn acked_replicas(server: &Server, offset: u64) -> u64 {
         .iter()
         .filter(|l| {
             l.online.load(Ordering::Acquire) && l.ack_offset.load(Ordering::Acquire) >= offset
+        })
+        .count() as u64
+}
+
+/// Replicas (online) whose stream up to `offset` is fsynced to their AOF (their `FACK`).
+pub fn aof_acked_replicas(server: &Server, offset: u64) -> u64 {
+    server
+        .replication
+        .backlog
+        .links()
+        .iter()
+        .filter(|l| {
+            l.online.load(Ordering::Acquire) && l.aof_ack_offset.load(Ordering::Acquire) >= offset
         })
         .count() as u64
 }
@@ -665,6 +707,10 @@ pub fn load_full_sync(
     offset: u64,
     rdb: &[u8],
 ) -> Result<(u64, usize), String> {
+    // Clients get -LOADING until the RDB is in (Redis's `loading` during a full sync).
+    let loading = crate::family::persistence::begin_loading(server);
+    loading.add_total(rdb.len() as u64);
+    loading.rdb_used_mem(rdb);
     let order = server.propagation.order();
     {
         let mut access = server.keyspace.exclusive();
@@ -678,7 +724,10 @@ pub fn load_full_sync(
         verify_checksum: server.config.get_bool("rdbchecksum"),
         now_ms: 0,
     };
-    let summary = persistence::snapshot::load_bytes(&server.keyspace, rdb, &opts)
+    let summary =
+        persistence::snapshot::load_bytes_with_progress(&server.keyspace, rdb, &opts, &mut |n| {
+            loading.progress(n)
+        })
         .map_err(|e| format!("{} at offset {}", e.message, e.offset))?;
     {
         let mut s = server.replication.backlog.lock();
@@ -920,8 +969,8 @@ fn wait(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if timeout < 0 {
         return Err(CmdError::new("ERR timeout is negative"));
     }
-    // The stream up to now holds every write of this client.
-    let offset = cx.server.replication.backlog.offset();
+    // The client's last write: later writes of other clients are not waited for.
+    let offset = cx.client.woff;
     let acked = acked_replicas(cx.server, offset);
     if acked as i64 >= replicas || cx.client.deny_blocking.is_some() {
         cx.out.int(acked as i64);
@@ -932,6 +981,7 @@ fn wait(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         offset,
         replicas: replicas.max(0) as u64,
         deadline_ms: (timeout > 0).then(|| unix_ms() + timeout as u64),
+        aof_pos: None,
     })));
     Ok(())
 }

@@ -75,7 +75,9 @@ impl Stats {
             .sum()
     }
 
-    pub fn reset(&self) {
+    /// CONFIG RESETSTAT: the counters kept here, and the keyspace's `evicted_keys`.
+    pub fn reset(&self, keyspace: &Keyspace) {
+        keyspace.evicted.store(0, Ordering::Relaxed);
         for c in self.cmd.iter() {
             c.calls.store(0, Ordering::Relaxed);
             c.usec.store(0, Ordering::Relaxed);

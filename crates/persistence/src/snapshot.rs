@@ -339,9 +339,37 @@ pub fn load(ks: &Keyspace, path: &Path, opts: &LoadOptions) -> Result<Option<Sum
 
 /// Loads an RDB image held in memory into the keyspace.
 pub fn load_bytes(ks: &Keyspace, bytes: &[u8], opts: &LoadOptions) -> Result<Summary, RdbError> {
-    let access = ks.shared();
+    load_bytes_with_progress(ks, bytes, opts, &mut |_| {})
+}
+
+/// Keys loaded between two takings of the world lock.
+const KEYS_PER_LOCK: u32 = 1024;
+
+/// [`load_bytes`], calling `progress` with the bytes read so far every
+/// [`KEYS_PER_LOCK`] keys. The world lock is held shared for that many keys at a time,
+/// so a command waiting for it exclusively (and every reader queued behind that one)
+/// waits for a batch, never for the whole load.
+pub fn load_bytes_with_progress(
+    ks: &Keyspace,
+    bytes: &[u8],
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, RdbError> {
+    let mut access = Some(ks.shared());
+    let mut batch = 0u32;
     let databases = ks.databases();
     rdb::load(bytes, opts, |item| {
+        batch += 1;
+        if batch == KEYS_PER_LOCK {
+            batch = 0;
+            progress(item.end as u64);
+            // Released before taken again: a writer may be queued in between.
+            access = None;
+            access = Some(ks.shared());
+        }
+        let Some(access) = access.as_ref() else {
+            return Err("the keyspace is not reachable".into());
+        };
         if item.db >= databases {
             return Err(format!(
                 "data file was created with a server configured to handle more than {databases} databases"

@@ -31,12 +31,15 @@ pub async fn run(server: Arc<Server>) {
 
 /// One tick of periodic work, `hz` times per second.
 fn tick(server: &Server, field_sweep: &mut commands::family::hashes::FieldSweep, hz: u64) {
-    // Redis's slow cycle: at most 25 % of each tick's time goes to reclaiming expired keys.
-    server
-        .keyspace
-        .active_expire_cycle(Duration::from_micros(250_000 / hz));
-    // Hash fields with a TTL (7.4): a further 5 % of the tick, only while any exist.
-    field_sweep.run(server, Duration::from_micros(50_000 / hz));
+    // Nothing is expired while the dataset loads (the loader skips expired keys itself).
+    if !commands::family::persistence::loading(server) {
+        // Redis's slow cycle: at most 25 % of each tick's time reclaims expired keys.
+        server
+            .keyspace
+            .active_expire_cycle(Duration::from_micros(250_000 / hz));
+        // Hash fields with a TTL (7.4): a further 5 % of the tick, only while any exist.
+        field_sweep.run(server, Duration::from_micros(50_000 / hz));
+    }
     // maxmemory: applies changed parameters; goes on evicting after a run hit its limit.
     commands::maxmemory::cron(server);
     server.stats.sample_ops(server.keyspace.now_ms());

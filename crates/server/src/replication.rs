@@ -214,11 +214,13 @@ fn replica_command(server: &Server, link: &ReplicaLink, args: &[Bytes]) -> bool 
         && args[0].eq_ignore_ascii_case(b"replconf")
         && args[1].eq_ignore_ascii_case(b"ack")
     {
-        if let Some(off) = std::str::from_utf8(&args[2])
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            repl::ack(server, link, off);
+        let number = |a: &Bytes| std::str::from_utf8(a).ok()?.parse::<u64>().ok();
+        if let Some(off) = number(&args[2]) {
+            let fack = match args.get(3..5) {
+                Some([opt, val]) if opt.eq_ignore_ascii_case(b"fack") => number(val),
+                _ => None,
+            };
+            repl::ack(server, link, off, fack);
             return true;
         }
     }
@@ -237,11 +239,11 @@ async fn wait_acks(
         let acked = server.replication.acked.notified();
         tokio::pin!(acked);
         acked.as_mut().enable();
-        let n = repl::acked_replicas(server, req.offset);
+        let n = req.acked(server);
         let now = unix_ms();
         let expired = req.deadline_ms.is_some_and(|d| now >= d);
         if n >= req.replicas || expired {
-            out.int(n as i64);
+            req.reply(server, out, n);
             return true;
         }
         let left = req
@@ -315,6 +317,10 @@ impl From<std::io::Error> for End {
 }
 
 async fn replica_client(server: Arc<Server>, generation: u64) {
+    // The dataset loaded at start-up comes first (a `replicaof` setting).
+    while commands::family::persistence::loading(&server) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The database the master's stream last selected, kept for a partial resync.
     let mut db = 0usize;
     loop {
@@ -665,7 +671,8 @@ async fn apply_stream(
     let mut read_offset = repl::processed_offset(server);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_io = std::time::Instant::now();
-    send_ack(m, server).await?;
+    let mut fsynced = FsyncedOffset::default();
+    send_ack(m, server, &mut fsynced).await?;
     // Bytes already read past the RDB or the +CONTINUE line belong to the stream.
     let mut fresh = std::mem::take(&mut m.buf);
     loop {
@@ -684,7 +691,7 @@ async fn apply_stream(
                         let bytes = raw.split_to(consumed);
                         consumed = 0;
                         if is_getack(&args) {
-                            send_ack(m, server).await?;
+                            send_ack(m, server, &mut fsynced).await?;
                             repl::applied(server, &bytes);
                         } else {
                             // The command and its bytes in the backlog, as one step.
@@ -733,7 +740,7 @@ async fn apply_stream(
                 if last_io.elapsed() > timeout {
                     return Err(End::Lost("MASTER timeout: no data nor PING received".into()));
                 }
-                send_ack(m, server).await?;
+                send_ack(m, server, &mut fsynced).await?;
             }
             _ = &mut changed => {}
             _ = client.handle.killed() => return Err(End::Lost("master client killed".into())),
@@ -747,8 +754,60 @@ fn is_getack(args: &[Bytes]) -> bool {
         && args[1].eq_ignore_ascii_case(b"getack")
 }
 
-async fn send_ack(m: &mut MasterConn, server: &Server) -> Result<(), End> {
-    let off = repl::processed_offset(server).to_string();
-    m.send(&[b"REPLCONF", b"ACK", off.as_bytes()]).await?;
+/// The master's stream offset known to be fsynced to this replica's AOF (Redis's
+/// `fsynced_reploff`), reported as `FACK`. The AOF holds the replica's own log of the
+/// stream, so the offset is tracked by pairing a processed offset with the AOF position
+/// reached when it was processed; the pair counts once that position is fsynced.
+#[derive(Default)]
+struct FsyncedOffset {
+    confirmed: u64,
+    /// (AOF position, stream offset processed by then), waiting for the fsync.
+    candidate: Option<(u64, u64)>,
+}
+
+impl FsyncedOffset {
+    fn update(&mut self, server: &Server, processed: u64) -> u64 {
+        let aof = &server.aof;
+        // Read after `processed`: every command processed by then is logged at or before
+        // `fed` (the apply loop logs a command before counting its bytes).
+        let fed = aof.fed();
+        let synced = aof.synced();
+        if let Some((pos, off)) = self.candidate {
+            if synced >= pos {
+                self.confirmed = self.confirmed.max(off);
+                self.candidate = None;
+            }
+        }
+        if synced >= fed {
+            self.confirmed = self.confirmed.max(processed);
+            self.candidate = None;
+        } else if self.candidate.is_none() {
+            self.candidate = Some((fed, processed));
+        }
+        self.confirmed
+    }
+}
+
+/// `REPLCONF ACK <processed offset>`, with `FACK <fsynced offset>` while the AOF is on.
+async fn send_ack(
+    m: &mut MasterConn,
+    server: &Server,
+    fsynced: &mut FsyncedOffset,
+) -> Result<(), End> {
+    let processed = repl::processed_offset(server);
+    let off = processed.to_string();
+    if server.aof.is_on() {
+        let fack = fsynced.update(server, processed).to_string();
+        m.send(&[
+            b"REPLCONF",
+            b"ACK",
+            off.as_bytes(),
+            b"FACK",
+            fack.as_bytes(),
+        ])
+        .await?;
+    } else {
+        m.send(&[b"REPLCONF", b"ACK", off.as_bytes()]).await?;
+    }
     Ok(())
 }

@@ -32,7 +32,8 @@ fn tempdir(name: &str) -> PathBuf {
     d
 }
 
-/// A server started as the binary starts one: AOF loaded, then listening.
+/// A server started with the binary's loader (`load_dataset`), run to completion before
+/// listening so that a refused start is an error here.
 struct Node {
     rt: Option<tokio::runtime::Runtime>,
     server: Arc<Server>,
@@ -62,7 +63,7 @@ impl Node {
             clock,
         );
         let server = Server::with_keyspace(config, keyspace);
-        commands::aof::startup(&server)?;
+        commands::family::persistence::load_dataset(&server)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

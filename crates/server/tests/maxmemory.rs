@@ -414,6 +414,46 @@ fn exec_over_the_limit() {
     assert_eq!(bulk(&c.cmd(&["GET", "x"])), "value");
 }
 
+/// Over the limit, every command queued inside MULTI is refused (even a read: queueing
+/// takes memory), the transaction is flagged and EXEC aborts; DISCARD still works.
+#[test]
+fn commands_queued_over_the_limit_are_refused() {
+    let _t = turn();
+    let ts = fixture(&[]);
+    let mut c = ts.connect();
+    let mut admin = ts.connect();
+    ok(c.cmd(&["SET", "x", "value"]));
+    ok(c.cmd(&["MULTI"]));
+    assert_eq!(c.cmd(&["GET", "x"]), Frame::Simple("QUEUED".into()));
+    ok(admin.cmd(&["CONFIG", "SET", "maxmemory", "1"]));
+    assert_eq!(bulk(&c.cmd(&["GET", "x"])), OOM);
+    assert_eq!(bulk(&c.cmd(&["SET", "x", "1"])), OOM);
+    assert_eq!(
+        bulk(&c.cmd(&["EXEC"])),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    // DISCARD is never refused.
+    ok(c.cmd(&["MULTI"]));
+    assert_eq!(bulk(&c.cmd(&["INCR", "x"])), OOM);
+    ok(c.cmd(&["DISCARD"]));
+    ok(admin.cmd(&["CONFIG", "SET", "maxmemory", "0"]));
+    assert_eq!(bulk(&c.cmd(&["GET", "x"])), "value");
+    let rejected = info_field(&mut c, "commandstats", "cmdstat_get");
+    assert!(rejected.contains("rejected_calls=1"), "{rejected}");
+}
+
+/// CONFIG RESETSTAT sets `evicted_keys` back to 0.
+#[test]
+fn resetstat_clears_evicted_keys() {
+    let _t = turn();
+    let (_ts, mut c, _limit) = start("allkeys-random");
+    assert!(fill(&mut c, "k", 0..6000, None).is_empty());
+    assert!(info_u64(&mut c, "stats", "evicted_keys") > 0);
+    ok(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]));
+    ok(c.cmd(&["CONFIG", "RESETSTAT"]));
+    assert_eq!(info_u64(&mut c, "stats", "evicted_keys"), 0);
+}
+
 #[test]
 fn scripts_over_the_limit() {
     let _t = turn();

@@ -564,3 +564,113 @@ fn replconf_and_sync_errors() {
         Frame::Error("ERR value is not an integer or out of range".into())
     );
 }
+
+/// A replica speaking the protocol by hand: handshake and full sync done, its ACKs sent by
+/// the test. Returns the link.
+fn raw_replica(master: &TestServer) -> Conn {
+    let mut link = master.connect();
+    ok(&mut link, &["REPLCONF", "listening-port", "7777"]);
+    link.send(&[b"PSYNC", b"?", b"-1"]);
+    assert!(read_line(&mut link).starts_with("+FULLRESYNC "));
+    let header = read_line(&mut link);
+    let len: usize = header[1..].parse().expect("RDB length");
+    read_exact(&mut link, len);
+    let mut m = master.connect();
+    until("the replica online", || {
+        field(&mut m, "replication", "connected_slaves") == "1"
+    });
+    link
+}
+
+fn offset(c: &mut Conn) -> String {
+    field(c, "replication", "master_repl_offset")
+}
+
+/// WAIT waits for the offset of the client's own last write, not for the stream's end:
+/// a replica that acknowledged `a`'s write but not `b`'s later one counts for `a` only.
+#[test]
+fn wait_counts_acks_of_the_clients_last_write() {
+    let master = TestServer::start(&[("repl-ping-replica-period", "3600")]);
+    let mut link = raw_replica(&master);
+    let (mut a, mut b) = (master.connect(), master.connect());
+    ok(&mut a, &["SET", "a", "1"]);
+    let after_a = offset(&mut a);
+    ok(&mut b, &["SET", "b", "2"]);
+    let after_b = offset(&mut b);
+    assert_ne!(after_a, after_b);
+    link.send(&[b"REPLCONF", b"ACK", after_a.as_bytes()]);
+    assert_eq!(a.cmd(&["WAIT", "1", "20000"]), Frame::Integer(1));
+    assert_eq!(b.cmd(&["WAIT", "1", "50"]), Frame::Integer(0));
+    link.send(&[b"REPLCONF", b"ACK", after_b.as_bytes()]);
+    assert_eq!(b.cmd(&["WAIT", "1", "20000"]), Frame::Integer(1));
+}
+
+/// WAITAOF counts replicas by their `FACK`, against the client's last write; an ACK
+/// without FACK counts for WAIT only.
+#[test]
+fn waitaof_counts_replicas_by_their_fack() {
+    let master = TestServer::start(&[("repl-ping-replica-period", "3600")]);
+    let mut link = raw_replica(&master);
+    let (mut a, mut b) = (master.connect(), master.connect());
+    ok(&mut a, &["SET", "a", "1"]);
+    let after_a = offset(&mut a);
+    ok(&mut b, &["SET", "b", "2"]);
+    let after_b = offset(&mut b);
+    let pair = |l, r| Frame::Array(vec![Frame::Integer(l), Frame::Integer(r)]);
+    link.send(&[b"REPLCONF", b"ACK", after_b.as_bytes()]);
+    assert_eq!(a.cmd(&["WAIT", "1", "20000"]), Frame::Integer(1));
+    assert_eq!(a.cmd(&["WAITAOF", "0", "1", "50"]), pair(0, 0));
+    link.send(&[
+        b"REPLCONF",
+        b"ACK",
+        after_b.as_bytes(),
+        b"FACK",
+        after_a.as_bytes(),
+    ]);
+    assert_eq!(a.cmd(&["WAITAOF", "0", "1", "20000"]), pair(0, 1));
+    assert_eq!(b.cmd(&["WAITAOF", "0", "1", "50"]), pair(0, 0));
+    link.send(&[
+        b"REPLCONF",
+        b"ACK",
+        after_b.as_bytes(),
+        b"FACK",
+        after_b.as_bytes(),
+    ]);
+    assert_eq!(b.cmd(&["WAITAOF", "0", "1", "20000"]), pair(0, 1));
+    // Inside MULTI it answers at once.
+    ok(&mut a, &["MULTI"]);
+    ok(&mut a, &["WAITAOF", "0", "2", "0"]);
+    assert_eq!(a.cmd(&["EXEC"]), Frame::Array(vec![pair(0, 1)]));
+}
+
+/// A Cinnabar replica with `appendonly yes` sends `FACK` with the offset fsynced to its
+/// AOF, so its master's WAITAOF counts it; one without an AOF is never counted.
+#[test]
+fn waitaof_counts_a_cinnabar_replica_with_an_aof() {
+    let dir = std::env::temp_dir().join(format!("cinnabar-repl-fack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let master = TestServer::start(&[]);
+    let replica = TestServer::start(&[("dir", dir.to_str().expect("utf-8"))]);
+    let mut r = replica.connect();
+    let mut m = master.connect();
+    let port = master.addr.port().to_string();
+    ok(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    until("the link", || {
+        field(&mut r, "replication", "master_link_status") == "up"
+    });
+    ok(&mut m, &["SET", "k", "1"]);
+    assert_eq!(m.cmd(&["WAIT", "1", "20000"]), Frame::Integer(1));
+    let pair = |l, r| Frame::Array(vec![Frame::Integer(l), Frame::Integer(r)]);
+    assert_eq!(m.cmd(&["WAITAOF", "0", "1", "50"]), pair(0, 0));
+    ok(&mut r, &["CONFIG", "SET", "appendonly", "yes"]);
+    until("the replica's AOF", || {
+        field(&mut r, "persistence", "aof_enabled") == "1"
+            && field(&mut r, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    ok(&mut m, &["SET", "k", "2"]);
+    assert_eq!(m.cmd(&["WAITAOF", "0", "1", "20000"]), pair(0, 1));
+    assert_eq!(r.cmd(&["GET", "k"]), Frame::Bulk("2".into()));
+    drop((master, replica));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -662,3 +662,97 @@ fn a_background_snapshot_passes_redis_check_rdb_and_loads_into_redis() {
         assert_eq!(r.cmd(&["GET", k]), Frame::Bulk(v.clone().into()), "{k}");
     }
 }
+
+/// Start-up as the binary does it: the server listens first and loads the file in the
+/// background. Meanwhile commands without Redis's `loading` flag get `-LOADING` (PING
+/// included), INFO answers and shows the `loading_*` fields; then the data is there. The loader is held at its first
+/// key by holding a shard lock (the loader takes the world lock only shared, so INFO is
+/// not held up).
+#[test]
+fn a_dump_loads_in_the_background_while_clients_get_loading() {
+    const KEYS: usize = 60_000;
+    let dir = tempdir("bgload");
+    {
+        let ts = server_in(&dir, "big.rdb", &[]);
+        let mut c = ts.connect();
+        for chunk in (0..KEYS).collect::<Vec<_>>().chunks(1000) {
+            let mut args = vec!["MSET".to_string()];
+            for i in chunk {
+                args.push(format!("key:{i}"));
+                args.push(format!("value-{i}-{}", "x".repeat(40)));
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(c.cmd(&args));
+        }
+        ok(c.cmd(&["SAVE"]));
+    }
+    let size = std::fs::metadata(dir.join("big.rdb")).expect("dump").len();
+    let ts = server_in(&dir, "big.rdb", &[]);
+    let mut c = ts.connect();
+    commands::family::persistence::mark_loading(&ts.server);
+    const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+    assert_eq!(c.cmd(&["GET", "key:0"]), Frame::Error(LOADING.into()));
+    // PING has no `loading` flag in Redis either; INFO has.
+    assert_eq!(c.cmd(&["PING"]), Frame::Error(LOADING.into()));
+    assert_eq!(info_field(&mut c, "loading"), "1");
+    // Inside MULTI the command is refused as it is queued.
+    ok(c.cmd(&["MULTI"]));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::Error(LOADING.into()));
+    assert_eq!(c.cmd(&["DISCARD"]), Frame::Simple("OK".into()));
+
+    let access = ts.server.keyspace.shared();
+    let shard = access.db(0).lock(0);
+    let server = ts.server.clone();
+    let loader = std::thread::spawn(move || commands::family::persistence::load_dataset(&server));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while info_field(&mut c, "loading_total_bytes") != size.to_string() {
+        assert!(Instant::now() < deadline, "the load did not start");
+        std::thread::yield_now();
+    }
+    assert_eq!(info_field(&mut c, "loading"), "1");
+    let start: u64 = info_field(&mut c, "loading_start_time")
+        .parse()
+        .expect("time");
+    assert!(start > 1_600_000_000, "{start}");
+    let loaded: u64 = info_field(&mut c, "loading_loaded_bytes")
+        .parse()
+        .expect("n");
+    assert!(loaded < size);
+    let perc: f64 = info_field(&mut c, "loading_loaded_perc")
+        .parse()
+        .expect("perc");
+    assert!((0.0..100.0).contains(&perc), "{perc}");
+    info_field(&mut c, "loading_eta_seconds");
+    let used_mem: u64 = info_field(&mut c, "loading_rdb_used_mem")
+        .parse()
+        .expect("n");
+    assert!(used_mem > 0);
+    assert_eq!(c.cmd(&["GET", "key:0"]), Frame::Error(LOADING.into()));
+    drop(shard);
+    drop(access);
+
+    // Polling: LOADING until the whole dataset is in, never a partial answer.
+    loop {
+        match c.cmd(&["DBSIZE"]) {
+            Frame::Error(e) => assert_eq!(e, LOADING),
+            Frame::Integer(n) => {
+                assert_eq!(n, KEYS as i64);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < deadline, "the load did not end");
+        std::thread::yield_now();
+    }
+    loader.join().expect("loader").expect("load");
+    assert_eq!(info_field(&mut c, "loading"), "0");
+    assert_eq!(
+        info_field(&mut c, "rdb_last_load_keys_loaded"),
+        KEYS.to_string()
+    );
+    assert_eq!(
+        bulk(&c.cmd(&["GET", "key:59999"])),
+        format!("value-59999-{}", "x".repeat(40))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

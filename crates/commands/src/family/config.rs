@@ -71,7 +71,7 @@ fn set(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn resetstat(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    cx.server.stats.reset();
+    cx.server.stats.reset(cx.store.keyspace);
     let ks = cx.store.keyspace;
     for db in 0..ks.databases() {
         let d = cx.store.access.db(db);

@@ -450,7 +450,7 @@ pub fn save_points(server: &Server) -> Vec<(u64, u64)> {
 /// Returns whether it started one.
 pub fn save_if_due(server: &Server) -> bool {
     let ks = &server.keyspace;
-    if ks.snapshot_running() {
+    if ks.snapshot_running() || loading(server) {
         return false;
     }
     let st = &ks.snapshots().status;
@@ -494,10 +494,131 @@ pub fn save_if_due(server: &Server) -> bool {
 
 // ----- loading -----------------------------------------------------------------------------
 
-/// Loads `dir/dbfilename` into the (empty) keyspace at start-up; Ok(None) without a file.
-/// INFO shows `loading:1` meanwhile.
+thread_local! {
+    /// Set on the thread loading the dataset: the AOF's commands it replays are not
+    /// refused with `-LOADING`.
+    static LOADER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets `loading` (INFO `loading:1`, `-LOADING` for commands without the `loading` flag)
+/// with no bytes to load yet. Start-up calls it before listening, so no client ever sees
+/// the dataset half loaded; [`load_dataset`] clears it.
+pub fn mark_loading(server: &Server) {
+    let st = &server.keyspace.snapshots().status;
+    if st.loading.load(Ordering::Acquire) {
+        return;
+    }
+    st.loading_started_ms.store(unix_ms(), Ordering::Relaxed);
+    st.loading_total_bytes.store(0, Ordering::Relaxed);
+    st.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    st.loading_rdb_used_mem.store(0, Ordering::Relaxed);
+    st.loading.store(true, Ordering::Release);
+}
+
+/// Loading in progress on this thread (start-up, a replica's full sync): dropping it ends
+/// the loading state.
+pub struct Loading<'a> {
+    server: &'a Server,
+    /// Bytes of the files loaded before the current one.
+    done: u64,
+}
+
+/// Enters the loading state (see [`mark_loading`]) on this thread.
+pub fn begin_loading(server: &Server) -> Loading<'_> {
+    mark_loading(server);
+    LOADER.with(|l| l.set(true));
+    Loading { server, done: 0 }
+}
+
+impl Loading<'_> {
+    fn status(&self) -> &keyspace::snapshot::Status {
+        &self.server.keyspace.snapshots().status
+    }
+
+    /// Adds a file of `bytes` to what is to be loaded (`loading_total_bytes`).
+    pub fn add_total(&self, bytes: u64) {
+        self.status()
+            .loading_total_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// `bytes` of the current file are loaded (`loading_loaded_bytes`).
+    pub fn progress(&self, bytes: u64) {
+        self.status()
+            .loading_loaded_bytes
+            .store(self.done + bytes, Ordering::Relaxed);
+    }
+
+    /// The current file, of `bytes`, is loaded; the next one's progress counts after it.
+    pub fn file_done(&mut self, bytes: u64) {
+        self.done += bytes;
+        self.progress(0);
+    }
+
+    /// `used-mem` of the RDB being loaded (`loading_rdb_used_mem`).
+    pub fn rdb_used_mem(&self, rdb: &[u8]) {
+        if let Some(n) = rdb_aux_used_mem(rdb) {
+            self.status()
+                .loading_rdb_used_mem
+                .store(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        LOADER.with(|l| l.set(false));
+        self.status().loading.store(false, Ordering::Release);
+    }
+}
+
+/// The `used-mem` aux field of an RDB image, found among the aux fields that open it.
+fn rdb_aux_used_mem(rdb: &[u8]) -> Option<u64> {
+    // AUX (0xFA), then the name as a length-prefixed string (6-bit length form).
+    let at = rdb
+        .get(..4096.min(rdb.len()))?
+        .windows(10)
+        .position(|w| w == b"\xfa\x08used-mem")?;
+    let mut r = &rdb[at + 10..];
+    let first = *r.first()?;
+    r = &r[1..];
+    match first >> 6 {
+        0 => std::str::from_utf8(r.get(..usize::from(first & 0x3f))?)
+            .ok()?
+            .parse()
+            .ok(),
+        3 => match first & 0x3f {
+            0 => Some(u64::from(*r.first()?)),
+            1 => Some(u64::from(u16::from_le_bytes(r.get(..2)?.try_into().ok()?))),
+            2 => Some(u64::from(u32::from_le_bytes(r.get(..4)?.try_into().ok()?))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Loads the dataset at start-up — the AOF with `appendonly yes`, else `dir/dbfilename` —
+/// in the loading state, which it ends. Meant to run on its own thread while the server
+/// already answers (`-LOADING` to most commands).
+pub fn load_dataset(server: &Arc<Server>) -> Result<(), String> {
+    let mut loading = begin_loading(server);
+    if !crate::aof::startup_loading(server, &mut loading)? {
+        load_rdb(server, &mut loading).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Loads `dir/dbfilename` into the (empty) keyspace at start-up, in the loading state;
+/// Ok(None) without a file.
 pub fn load_at_startup(
     server: &Server,
+) -> Result<Option<persistence::rdb::Summary>, snapshot::LoadError> {
+    load_rdb(server, &mut begin_loading(server))
+}
+
+fn load_rdb(
+    server: &Server,
+    loading: &mut Loading<'_>,
 ) -> Result<Option<persistence::rdb::Summary>, snapshot::LoadError> {
     let path = rdb_path(server);
     let opts = LoadOptions {
@@ -506,37 +627,42 @@ pub fn load_at_startup(
         now_ms: server.keyspace.now_ms(),
     };
     let st = &server.keyspace.snapshots().status;
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    st.loading_started_ms.store(unix_ms(), Ordering::Relaxed);
-    st.loading_total_bytes.store(size, Ordering::Relaxed);
-    st.loading_loaded_bytes.store(0, Ordering::Relaxed);
-    st.loading.store(true, Ordering::Release);
     let started = std::time::Instant::now();
-    let summary = snapshot::load(&server.keyspace, &path, &opts);
-    st.loading_loaded_bytes.store(size, Ordering::Relaxed);
-    st.loading.store(false, Ordering::Release);
-    let summary = summary?;
-    if let Some(s) = &summary {
-        st.loaded_keys.store(s.keys, Ordering::Relaxed);
-        st.loaded_expired
-            .store(s.expired_skipped, Ordering::Relaxed);
-        server
-            .dirty_at_save
-            .store(server.keyspace.feed.dirty(), Ordering::Relaxed);
-        tracing::info!(
-            "DB loaded from disk: {:.3} seconds ({} keys, {} expired skipped)",
-            started.elapsed().as_secs_f64(),
-            s.keys,
-            s.expired_skipped
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(snapshot::LoadError::Io { file: path, error }),
+    };
+    loading.add_total(bytes.len() as u64);
+    loading.rdb_used_mem(&bytes);
+    let summary = snapshot::load_bytes_with_progress(&server.keyspace, &bytes, &opts, &mut |n| {
+        loading.progress(n)
+    })
+    .map_err(|error| snapshot::LoadError::Format {
+        file: path.clone(),
+        error,
+    })?;
+    loading.file_done(bytes.len() as u64);
+    let s = summary;
+    st.loaded_keys.store(s.keys, Ordering::Relaxed);
+    st.loaded_expired
+        .store(s.expired_skipped, Ordering::Relaxed);
+    server
+        .dirty_at_save
+        .store(server.keyspace.feed.dirty(), Ordering::Relaxed);
+    tracing::info!(
+        "DB loaded from disk: {:.3} seconds ({} keys, {} expired skipped)",
+        started.elapsed().as_secs_f64(),
+        s.keys,
+        s.expired_skipped
+    );
+    if s.functions_skipped > 0 {
+        tracing::warn!(
+            "{} function libraries in the RDB file were not loaded",
+            s.functions_skipped
         );
-        if s.functions_skipped > 0 {
-            tracing::warn!(
-                "{} function libraries in the RDB file were not loaded",
-                s.functions_skipped
-            );
-        }
     }
-    Ok(summary)
+    Ok(Some(s))
 }
 
 /// Whether the dataset is being loaded.
@@ -551,7 +677,7 @@ pub fn loading(server: &Server) -> bool {
 
 /// While loading, commands without the `loading` flag are refused with Redis's error.
 pub fn refuse_while_loading(server: &Server, spec: &CommandSpec) -> Result<(), CmdError> {
-    if loading(server) && !spec.has(LOADING) {
+    if loading(server) && !spec.has(LOADING) && !LOADER.with(std::cell::Cell::get) {
         return Err(errors::LOADING);
     }
     Ok(())
@@ -842,7 +968,9 @@ fn restore(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// shutdown.
 pub fn shutdown_save(server: &Server, save: Option<bool>) -> Result<(), String> {
     abort_background_save(server);
-    if !save.unwrap_or_else(|| has_save_points(server)) {
+    // A dataset half loaded is never saved over the file it comes from (Redis forces
+    // NOSAVE while loading).
+    if loading(server) || !save.unwrap_or_else(|| has_save_points(server)) {
         return Ok(());
     }
     tracing::info!("Saving the final RDB snapshot before exiting.");

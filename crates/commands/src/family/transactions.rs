@@ -129,6 +129,15 @@ fn intercept_slow(
     let Some(multi) = client.multi.as_mut() else {
         return false;
     };
+    let refused = crate::family::persistence::refuse_while_loading(server, reg.spec(id))
+        .and_then(|()| crate::maxmemory::admit_queued(server));
+    if let Err(e) = refused {
+        multi.failed = true;
+        count_rejected(server, id);
+        server.stats.record_error(e.code());
+        out.error(e.text().as_bytes());
+        return true;
+    }
     if reg.spec(id).has(NO_MULTI) {
         multi.failed = true;
         count_rejected(server, id);

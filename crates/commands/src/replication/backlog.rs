@@ -56,6 +56,8 @@ pub struct ReplicaLink {
     pub notify: Notify,
     /// Last `REPLCONF ACK` offset.
     pub ack_offset: AtomicU64,
+    /// Last `FACK` offset: the replica's stream up to there is fsynced to its AOF.
+    pub aof_ack_offset: AtomicU64,
     /// When the last ACK arrived (Unix ms).
     pub last_ack_ms: AtomicU64,
     /// The initial synchronisation was sent.
@@ -74,6 +76,7 @@ impl ReplicaLink {
             queue: Mutex::new(BytesMut::new()),
             notify: Notify::new(),
             ack_offset: AtomicU64::new(0),
+            aof_ack_offset: AtomicU64::new(0),
             last_ack_ms: AtomicU64::new(unix_ms()),
             online: AtomicBool::new(false),
             overflow: AtomicBool::new(false),

@@ -53,6 +53,8 @@ pub struct Item {
     pub expire_ms: Option<u64>,
     /// OBJECT IDLETIME recorded with the key (seconds), if any.
     pub idle: Option<u64>,
+    /// The offset in the file right after this key (loading progress).
+    pub end: usize,
 }
 
 /// What a load found besides the keys.
@@ -359,6 +361,7 @@ pub fn load(
             value,
             expire_ms: exp,
             idle: idle_now,
+            end: r.pos,
         })
         .map_err(|m| RdbError {
             offset: at,
