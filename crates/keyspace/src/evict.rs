@@ -91,7 +91,7 @@ pub(crate) fn lru_clock(now_ms: u64) -> u32 {
 
 /// Redis's `LFUGetTimeInMinutes`: minutes, 16 bits.
 #[inline]
-fn lfu_minutes(now_ms: u64) -> u32 {
+pub(crate) fn lfu_minutes(now_ms: u64) -> u32 {
     ((now_ms / 60_000) & 0xffff) as u32
 }
 

@@ -182,6 +182,26 @@ impl Shard {
         cx.lru_clock().wrapping_sub(self.slots[pos].lru)
     }
 
+    /// Sets what OBJECT IDLETIME / OBJECT FREQ report for the key at `pos`, as Redis's
+    /// `objectSetLRUOrLFU` (RESTORE IDLETIME/FREQ, a snapshot's IDLE/FREQ records): the
+    /// idle time under LRU policies, the LFU counter under LFU ones; the other is ignored.
+    pub fn set_access(
+        &mut self,
+        pos: usize,
+        cx: &OpCtx<'_>,
+        idle_secs: Option<u64>,
+        freq: Option<u8>,
+    ) {
+        if self.tracking.is_lfu() {
+            if let Some(f) = freq {
+                self.slots[pos].lru = (crate::evict::lfu_minutes(cx.now_ms) << 8) | u32::from(f);
+            }
+        } else if let Some(idle) = idle_secs {
+            let then = cx.now_ms.saturating_sub(idle.saturating_mul(1000));
+            self.slots[pos].lru = crate::evict::lru_clock(then);
+        }
+    }
+
     /// Records an access to the key at `pos` (LRU clock, or LFU counter under LFU).
     pub fn touch(&mut self, pos: usize, cx: &OpCtx<'_>) {
         self.slots[pos].lru = self.tracking.accessed(self.slots[pos].lru, cx.now_ms);

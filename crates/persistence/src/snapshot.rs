@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use keyspace::snapshot::{Hub, ShardWriter, SnapshotStart};
-use keyspace::{Dbs, Keyspace, OpCtx, Shard};
+use keyspace::{Dbs, Keyspace, Shard};
 
 use crate::crc64::crc64;
 use crate::rdb::{
@@ -389,18 +389,7 @@ pub fn load_bytes_with_progress(
         if item.expire_ms.is_some() {
             shard.set_expire(pos, item.expire_ms);
         }
-        if let Some(idle) = item.idle {
-            set_idle(&mut shard, pos, &cx, idle);
-        }
+        shard.set_access(pos, &cx, item.idle, item.freq);
         Ok(())
     })
-}
-
-/// Sets the key at `pos` to look `idle_secs` idle (OBJECT IDLETIME).
-pub fn set_idle(shard: &mut keyspace::Shard, pos: usize, cx: &OpCtx<'_>, idle_secs: u64) {
-    let back = OpCtx {
-        now_ms: cx.now_ms.saturating_sub(idle_secs.saturating_mul(1000)),
-        ..*cx
-    };
-    shard.touch(pos, &back);
 }

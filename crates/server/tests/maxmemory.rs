@@ -317,7 +317,8 @@ fn allkeys_lru_keeps_recently_touched_keys() {
     }
     ts.clock.advance(100_000);
     let evicted = fill_until_evicted(&mut c, 300);
-    let a = existing(&mut c, "a", 0..1000).len();
+    let kept_a = existing(&mut c, "a", 0..1000);
+    let a = kept_a.len();
     let b = existing(&mut c, "b", 0..1000).len();
     assert!(
         a >= 970,
@@ -328,8 +329,9 @@ fn allkeys_lru_keeps_recently_touched_keys() {
         "{b} untouched kept, {evicted} evicted"
     );
     assert_near_limit(&mut c, limit);
-    // OBJECT IDLETIME is real under an LRU policy.
-    assert_eq!(int(&c.cmd(&["OBJECT", "IDLETIME", "a0"])), 100);
+    // OBJECT IDLETIME is real under an LRU policy (of a key eviction left).
+    let some_a = format!("a{}", kept_a.iter().min().expect("a key of A kept"));
+    assert_eq!(int(&c.cmd(&["OBJECT", "IDLETIME", &some_a])), 100);
 }
 
 #[test]
@@ -492,4 +494,31 @@ fn scripts_over_the_limit() {
     assert_eq!(bulk(&r), "value");
     ok(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]));
     ok(c.cmd(&["SET", "x", "z"]));
+}
+
+/// RESTORE IDLETIME sets the idle time under LRU policies and FREQ the LFU counter under
+/// LFU ones (Redis's objectSetLRUOrLFU); each is ignored under the other kind of policy.
+#[test]
+fn restore_sets_idle_time_or_frequency_by_policy() {
+    let t = TestServer::start(&[]);
+    let mut c = t.connect();
+    ok(c.cmd(&["SET", "src", "v"]));
+    let payload = match c.cmd(&["DUMP", "src"]) {
+        Frame::Bulk(b) => b,
+        other => panic!("{other:?}"),
+    };
+    let restore = |c: &mut Conn, key: &str, opt: &str, n: &str| {
+        let mut args: Vec<&[u8]> = vec![b"RESTORE", key.as_bytes(), b"0", &payload];
+        args.extend([opt.as_bytes(), n.as_bytes()]);
+        c.send(&args);
+        ok(c.read().expect("reply"));
+    };
+    restore(&mut c, "idle", "IDLETIME", "1000");
+    assert_eq!(int(&c.cmd(&["OBJECT", "IDLETIME", "idle"])), 1000);
+    ok(c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]));
+    restore(&mut c, "hot", "FREQ", "100");
+    assert_eq!(int(&c.cmd(&["OBJECT", "FREQ", "hot"])), 100);
+    // Under LFU, IDLETIME is ignored: the key starts with the initial counter, 5.
+    restore(&mut c, "idle2", "IDLETIME", "1000");
+    assert_eq!(int(&c.cmd(&["OBJECT", "FREQ", "idle2"])), 5);
 }

@@ -953,9 +953,12 @@ fn restore(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if at.is_some() {
         k.shard.set_expire(pos, at);
     }
-    if let Some(idle) = idle {
-        snapshot::set_idle(&mut k.shard, pos, &op, idle as u64);
-    }
+    k.shard.set_access(
+        pos,
+        &op,
+        idle.map(|i| i as u64),
+        freq.and_then(|f| u8::try_from(f).ok()),
+    );
     k.op.emit(key, RESTORE_EVENT);
     drop(k);
     cx.out.ok();

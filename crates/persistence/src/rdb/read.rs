@@ -53,6 +53,8 @@ pub struct Item {
     pub expire_ms: Option<u64>,
     /// OBJECT IDLETIME recorded with the key (seconds), if any.
     pub idle: Option<u64>,
+    /// OBJECT FREQ (the LFU counter) recorded with the key, if any.
+    pub freq: Option<u8>,
     /// The offset in the file right after this key (loading progress).
     pub end: usize,
 }
@@ -259,6 +261,7 @@ pub fn load(
     let mut db = 0usize;
     let mut expire: Option<u64> = None;
     let mut idle: Option<u64> = None;
+    let mut freq: Option<u8> = None;
     loop {
         let at = r.pos;
         let t = r.u8()?;
@@ -276,7 +279,7 @@ pub fn load(
                 continue;
             }
             op::FREQ => {
-                r.u8()?;
+                freq = Some(r.u8()?);
                 continue;
             }
             op::SELECTDB => {
@@ -345,12 +348,14 @@ pub fn load(
                 sum.empty_skipped += 1;
                 expire = None;
                 idle = None;
+                freq = None;
                 continue;
             }
             Err(e) => return Err(e),
         };
         let exp = expire.take();
         let idle_now = idle.take();
+        let freq_now = freq.take();
         if opts.now_ms != 0 && exp.is_some_and(|e| e <= opts.now_ms) {
             sum.expired_skipped += 1;
             continue;
@@ -361,6 +366,7 @@ pub fn load(
             value,
             expire_ms: exp,
             idle: idle_now,
+            freq: freq_now,
             end: r.pos,
         })
         .map_err(|m| RdbError {
