@@ -68,6 +68,8 @@ fn client_kill_old_form_by_address() {
     let s = TestServer::start(&[]);
     let mut a = s.connect();
     let mut b = s.connect();
+    // A reply means the server has registered b's connection.
+    assert_eq!(b.cmd(&["PING"]), Frame::Simple("PONG".into()));
     let addr = b.stream.local_addr().expect("addr").to_string();
     assert_eq!(bulk(&a.cmd(&["CLIENT", "KILL", &addr])), "OK");
     assert!(b.is_closed());
