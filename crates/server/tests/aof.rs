@@ -119,9 +119,12 @@ fn info_field(c: &mut Conn, field: &str) -> String {
 fn wait_rewrites(c: &mut Conn, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        // The count first: it rises once a requested rewrite starts, and the request has
+        // already marked the rewrite in progress, so "not running" read afterwards means
+        // that rewrite has finished.
+        let done: u64 = info_field(c, "aof_rewrites").parse().expect("count");
         let running = info_field(c, "aof_rewrite_in_progress") == "1"
             || info_field(c, "aof_rewrite_scheduled") == "1";
-        let done: u64 = info_field(c, "aof_rewrites").parse().expect("count");
         if !running && done >= n {
             assert_eq!(info_field(c, "aof_last_bgrewrite_status"), "ok");
             return;
