@@ -149,16 +149,7 @@ fn flush(log: &mut Log) {
 
 /// Appends one command in RESP (a multibulk of bulk strings).
 pub fn encode(buf: &mut BytesMut, args: &[Bytes]) {
-    buf.put_u8(b'*');
-    buf.put_slice(args.len().to_string().as_bytes());
-    buf.put_slice(b"\r\n");
-    for a in args {
-        buf.put_u8(b'$');
-        buf.put_slice(a.len().to_string().as_bytes());
-        buf.put_slice(b"\r\n");
-        buf.put_slice(a);
-        buf.put_slice(b"\r\n");
-    }
+    persistence::aof::write_command(args, |bytes| buf.put_slice(bytes));
 }
 
 /// What the commands running on this thread have recorded.

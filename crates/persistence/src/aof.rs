@@ -527,15 +527,23 @@ pub fn is_rdb(buf: &[u8]) -> bool {
 
 /// Appends one command in RESP (a multibulk of bulk strings), as the file holds it.
 pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    write_command(args, |bytes| out.extend_from_slice(bytes));
+}
+
+/// Writes one command in RESP (a multibulk of bulk strings) through `put`, piece by piece:
+/// the one encoder of the AOF, the replication stream and the propagation log.
+pub fn write_command<A: AsRef<[u8]>>(args: &[A], mut put: impl FnMut(&[u8])) {
+    let mut n = itoa::Buffer::new();
+    put(b"*");
+    put(n.format(args.len()).as_bytes());
+    put(b"\r\n");
     for a in args {
-        out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
+        let a = a.as_ref();
+        put(b"$");
+        put(n.format(a.len()).as_bytes());
+        put(b"\r\n");
+        put(a);
+        put(b"\r\n");
     }
 }
 
