@@ -54,9 +54,7 @@ end
 
 local redis = {}
 redis.call = I.call_raise
-redis.pcall = function(...)
-  return (I.call(false, ...))
-end
+redis.pcall = I.pcall
 redis.sha1hex = function(...)
   if select('#', ...) ~= 1 then raise('wrong number of arguments') end
   return I.sha1hex((...))
@@ -257,8 +255,17 @@ local function handler(err)
   end
   return err
 end
-I.run = function(f, keys, args)
-  return xpcall(function() return f(keys, args) end, handler)
+-- One run of a script (`eval`: KEYS and ARGV are globals) or function: ok, value, and the
+-- RESP version the script chose for its reply.
+I.run = function(f, keys, args, eval)
+  I.resp = 2
+  I.last_error = nil
+  if eval then
+    rawset(G, 'KEYS', keys)
+    rawset(G, 'ARGV', args)
+  end
+  local ok, v = xpcall(function() return f(keys, args) end, handler)
+  return ok, v, I.resp
 end
 I.load = function(f)
   return xpcall(f, function(err)

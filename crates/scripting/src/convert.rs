@@ -66,18 +66,17 @@ fn err_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
     Ok(Value::Table(t))
 }
 
-/// `redis.call` / `redis.pcall`: (raise, command...) → (value, raise-it).
+/// `redis.call` (`raise`) / `redis.pcall`: command... → (value, raise-it).
 pub(crate) fn redis_call(
     lua: &Lua,
     internal: &Table,
     host: &mut dyn Host,
+    raise: bool,
     args: MultiValue,
 ) -> mlua::Result<(Value, bool)> {
-    let mut it = args.into_iter();
-    let raise = matches!(it.next(), Some(Value::Boolean(true)));
-    let mut argv: Vec<Bytes> = Vec::with_capacity(it.len());
+    let mut argv: Vec<Bytes> = Vec::with_capacity(args.len());
     let mut bad = false;
-    for v in it {
+    for v in args {
         match &v {
             Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
             Value::Integer(_) | Value::Number(_) => {

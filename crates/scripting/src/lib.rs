@@ -100,6 +100,10 @@ const VERSION_NUM: i64 = 0x070400;
 pub struct Engine {
     lua: Lua,
     internal: Table,
+    /// The bootstrap's `run`, which every script and function call goes through.
+    run_fn: Function,
+    /// The host of the run in progress, for `redis.call` and friends.
+    host: Arc<HostSlot>,
     scripts: HashMap<String, Script>,
     libraries: BTreeMap<String, Library>,
     functions: BTreeMap<String, FunctionInfo>,
@@ -114,6 +118,45 @@ pub struct Engine {
 struct LongRun {
     hook: std::sync::OnceLock<fn()>,
     fired: AtomicBool,
+}
+
+/// Where the permanent `redis.call`, `redis.pcall` and `redis.acl_check_cmd` callbacks find
+/// the [`Host`] of the run in progress: [`Engine::run`] puts it here for the run's duration,
+/// so no callback is created per run.
+#[derive(Default)]
+struct HostSlot(std::cell::Cell<Option<std::ptr::NonNull<dyn Host + 'static>>>);
+
+// SAFETY: the slot is only touched by the thread running the Lua state (the engine is
+// `&mut` for the whole of `Engine::run`, and the callbacks run inside it).
+unsafe impl Send for HostSlot {}
+// SAFETY: as above; no two threads use one Lua state at once.
+unsafe impl Sync for HostSlot {}
+
+impl HostSlot {
+    /// Runs `f` with the host, or returns `None` outside a run. The host is taken out of
+    /// the slot while `f` runs, so a nested use finds none instead of aliasing it.
+    fn with<R>(&self, f: impl FnOnce(&mut dyn Host) -> R) -> Option<R> {
+        let mut host = self.0.take()?;
+        // SAFETY: `Engine::run` stored a pointer from a `&mut dyn Host` that outlives the
+        // run and that it does not touch until the run ends (clearing the slot); taking it
+        // out makes this the only reference for `f`'s duration.
+        let r = f(unsafe { host.as_mut() });
+        self.0.set(Some(host));
+        Some(r)
+    }
+}
+
+/// Empties the host slot when a run ends, however it ends.
+struct ClearHost<'a>(&'a HostSlot);
+
+impl Drop for ClearHost<'_> {
+    fn drop(&mut self) {
+        self.0 .0.set(None);
+    }
+}
+
+fn no_run() -> mlua::Error {
+    mlua::Error::runtime("redis.call used outside a script run")
 }
 
 /// What runs: an EVAL script (by digest) or a function (by name).
@@ -144,7 +187,9 @@ impl Engine {
         };
         let kill = Arc::new(AtomicBool::new(false));
         let internal = lua.create_table().map_err(lua_err)?;
-        Self::setup(&lua, &internal, &kill).map_err(lua_err)?;
+        let host = Arc::new(HostSlot::default());
+        Self::setup(&lua, &internal, &kill, &host).map_err(lua_err)?;
+        let run_fn: Function = internal.get("run").map_err(lua_err)?;
         let hook_kill = kill.clone();
         let long_run = Arc::new(LongRun::default());
         let hook_long_run = long_run.clone();
@@ -165,6 +210,8 @@ impl Engine {
         Ok(Engine {
             lua,
             internal,
+            run_fn,
+            host,
             scripts: HashMap::new(),
             libraries: BTreeMap::new(),
             functions: BTreeMap::new(),
@@ -179,7 +226,12 @@ impl Engine {
         let _ = self.long_run.hook.set(f);
     }
 
-    fn setup(lua: &Lua, internal: &Table, kill: &Arc<AtomicBool>) -> mlua::Result<()> {
+    fn setup(
+        lua: &Lua,
+        internal: &Table,
+        kill: &Arc<AtomicBool>,
+        host: &Arc<HostSlot>,
+    ) -> mlua::Result<()> {
         let g = lua.globals();
         libs::install(lua, &g)?;
         rand48::install(lua, &g.get::<Table>("math")?)?;
@@ -222,18 +274,36 @@ impl Engine {
         // redis.call is a C function (as in Redis) so a script's `return redis.call(...)`
         // keeps the script's frame for the error position. Its error table travels in
         // `last_error`, the Lua error itself being a marker the error handler recognises.
-        let int2 = internal.clone();
+        let (int2, slot) = (internal.clone(), host.clone());
         internal.set(
             "call_raise",
-            lua.create_function(move |_, mut args: mlua::MultiValue| {
-                let f: Function = int2.raw_get("call")?;
-                args.push_front(Value::Boolean(true));
-                let (v, failed): (Value, bool) = f.call(args)?;
+            lua.create_function(move |lua, args: mlua::MultiValue| {
+                let (v, failed) = slot
+                    .with(|host| convert::redis_call(lua, &int2, host, true, args))
+                    .ok_or_else(no_run)??;
                 if failed {
                     int2.raw_set("last_error", v)?;
                     return Err(mlua::Error::runtime(CALL_ERROR));
                 }
                 Ok(v)
+            })?,
+        )?;
+        let (int2, slot) = (internal.clone(), host.clone());
+        internal.set(
+            "pcall",
+            lua.create_function(move |lua, args: mlua::MultiValue| {
+                let (v, _) = slot
+                    .with(|host| convert::redis_call(lua, &int2, host, false, args))
+                    .ok_or_else(no_run)??;
+                Ok(v)
+            })?,
+        )?;
+        let slot = host.clone();
+        internal.set(
+            "command_exists",
+            lua.create_function(move |_, name: mlua::String| {
+                slot.with(|host| host.command_exists(&name.as_bytes()))
+                    .ok_or_else(no_run)
             })?,
         )?;
         lua.load(include_str!("bootstrap.lua"))
@@ -465,11 +535,13 @@ impl Engine {
         // before the first instruction still counts.
         self.long_run.fired.store(false, Ordering::Relaxed);
         let lua = &self.lua;
-        let internal = &self.internal;
-        let host = std::cell::RefCell::new(host);
-        let result = lua.scope(|scope| {
-            internal.raw_set("resp", 2)?;
-            internal.raw_set("last_error", Value::Nil)?;
+        let host: std::ptr::NonNull<dyn Host + '_> = std::ptr::NonNull::from(host);
+        // SAFETY: only the lifetime is erased; `_clear` empties the slot before this
+        // function returns, so the pointer is never used past the borrow it came from.
+        let host: std::ptr::NonNull<dyn Host + 'static> = unsafe { std::mem::transmute(host) };
+        self.host.0.set(Some(host));
+        let _clear = ClearHost(&self.host);
+        let result = (|| -> mlua::Result<Result<(), String>> {
             let keys_t = lua.create_sequence_from(
                 keys.iter()
                     .map(|k| lua.create_string(k))
@@ -480,31 +552,15 @@ impl Engine {
                     .map(|a| lua.create_string(a))
                     .collect::<mlua::Result<Vec<_>>>()?,
             )?;
-            if eval {
-                let g = lua.globals();
-                g.raw_set("KEYS", keys_t.clone())?;
-                g.raw_set("ARGV", args_t.clone())?;
-            }
-            let call = scope.create_function(|lua, args: mlua::MultiValue| {
-                convert::redis_call(lua, internal, &mut **host.borrow_mut(), args)
-            })?;
-            internal.raw_set("call", call)?;
-            let exists = scope.create_function(|_, name: mlua::String| {
-                Ok(host.borrow_mut().command_exists(&name.as_bytes()))
-            })?;
-            internal.raw_set("command_exists", exists)?;
-            let run: Function = internal.get("run")?;
-            let (ok, value): (bool, Value) = run.call((func, keys_t, args_t))?;
-            internal.raw_set("call", Value::Nil)?;
-            internal.raw_set("command_exists", Value::Nil)?;
-            let resp: i64 = internal.raw_get("resp")?;
+            let (ok, value, resp): (bool, Value, i64) =
+                self.run_fn.call((&func, keys_t, args_t, eval))?;
             if ok {
                 convert::write_reply(&value, resp == 3, out);
                 Ok(Ok(()))
             } else {
                 Ok(Err(self::error_text(&value, &name)))
             }
-        });
+        })();
         let killed = self.kill.swap(false, Ordering::Relaxed);
         let result = result.map_err(lua_err)?;
         match result {
