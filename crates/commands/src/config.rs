@@ -146,6 +146,15 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("hz", Kind::Int { min: 1, max: 500 }, "10", true),
+    p(
+        "busy-poll-us",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        "50",
+        true,
+    ),
     p("maxmemory", Kind::Memory, "0", true),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
     p(

@@ -204,6 +204,40 @@ impl Pause {
     }
 }
 
+/// Where the busy poller waits while no request arrives: connections wake it with
+/// [`BusyPoll::activity`] after each read.
+#[derive(Default)]
+pub struct BusyPoll {
+    parked: AtomicBool,
+    wake: Notify,
+}
+
+impl BusyPoll {
+    /// Called after a client's read: wakes the poller if it is parked (one relaxed load
+    /// otherwise).
+    #[inline]
+    pub fn activity(&self) {
+        if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Marks the poller parked; it then waits on [`BusyPoll::woken`].
+    pub fn park(&self) {
+        self.parked.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::SeqCst)
+    }
+
+    /// Resolves after the next [`BusyPoll::activity`] that found the poller parked (or at
+    /// once if one happened since the last wait).
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+}
+
 /// Everything shared by the connections of one server.
 pub struct Server {
     pub keyspace: Keyspace,
@@ -237,6 +271,8 @@ pub struct Server {
     pub last_save: AtomicU64,
     pub shutdown_requested: AtomicBool,
     pub shutdown: Notify,
+    /// The busy poller's parking place (`busy-poll-us`; the loop is in the server crate).
+    pub busy_poll: BusyPoll,
     /// TCP port actually bound (for INFO when started on port 0).
     pub bound_port: AtomicU64,
     pub executable: String,
@@ -381,6 +417,7 @@ impl Server {
             last_save: AtomicU64::new(now_s),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),
+            busy_poll: BusyPoll::default(),
             bound_port: AtomicU64::new(0),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())

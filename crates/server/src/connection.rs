@@ -208,6 +208,7 @@ impl Input {
             .stats
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
+        server.busy_poll.activity();
         let held = self.buf.len() + self.partial;
         handle.qbuf.store(held, Ordering::Relaxed);
         if held as u64 > server.config.query_buffer_limit.load(Ordering::Relaxed) {

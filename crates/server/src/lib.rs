@@ -9,6 +9,7 @@
 //! - the snapshot thread (`commands::family::persistence::snapshot_driver`), started here,
 //!   which drives background snapshots to their end, and the AOF's writer and rewrite
 //!   threads (`commands::aof`).
+//! - [`poll`]: the busy poller that keeps a worker awake between requests under load.
 //! - [`socket`]: a client socket driven by readiness (no wasted would-block reads).
 //!
 //! # Invariants
@@ -19,6 +20,7 @@
 
 pub mod connection;
 pub mod cron;
+pub mod poll;
 pub mod replication;
 pub mod socket;
 
@@ -115,6 +117,7 @@ pub async fn start(server: Arc<Server>) -> io::Result<Running> {
         tasks.push(tokio::spawn(connection::accept_loop(server.clone(), l)));
     }
     tokio::spawn(cron::run(server.clone()));
+    tokio::spawn(poll::run(server.clone()));
     tokio::spawn(replication::supervise(server.clone()));
     // The AOF's writer (write, fsync) and rewrite threads.
     commands::aof::spawn_threads(server.clone())?;

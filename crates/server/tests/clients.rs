@@ -167,3 +167,50 @@ fn debug_sleep_replies_after_sleeping_when_enabled() {
         "ERR unknown subcommand or wrong number of arguments for 'FOO'. Try DEBUG HELP."
     ));
 }
+
+/// Waits up to three seconds for the busy poller to reach the wanted state.
+fn poller_parked_within(s: &TestServer, parked: bool) -> bool {
+    for _ in 0..300 {
+        if s.server.busy_poll.is_parked() == parked {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn busy_poller_spins_while_requests_arrive_and_parks_when_idle() {
+    let s = TestServer::start(&[]);
+    let mut c = s.connect();
+    match c.cmd(&["CONFIG", "GET", "busy-poll-us"]) {
+        Frame::Array(items) => assert_eq!(bulk(&items[1]), "50"),
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..100 {
+        assert_eq!(bulk(&c.cmd(&["PING"])), "PONG");
+    }
+    // 50 µs after the last request it stops.
+    assert!(poller_parked_within(&s, true), "poller never parked");
+    // A long window: the next request wakes it and it stays awake.
+    assert_eq!(
+        bulk(&c.cmd(&["CONFIG", "SET", "busy-poll-us", "1000000"])),
+        "OK"
+    );
+    assert!(poller_parked_within(&s, true));
+    assert_eq!(bulk(&c.cmd(&["PING"])), "PONG");
+    assert!(poller_parked_within(&s, false), "a request did not wake it");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!s.server.busy_poll.is_parked(), "parked inside its window");
+    // Off: it parks and requests no longer wake it for long.
+    assert_eq!(bulk(&c.cmd(&["CONFIG", "SET", "busy-poll-us", "0"])), "OK");
+    assert!(poller_parked_within(&s, true), "still spinning");
+    for _ in 0..10 {
+        assert_eq!(bulk(&c.cmd(&["PING"])), "PONG");
+    }
+    assert!(poller_parked_within(&s, true));
+    assert!(matches!(
+        c.cmd(&["CONFIG", "SET", "busy-poll-us", "-1"]),
+        Frame::Error(_)
+    ));
+}
