@@ -96,7 +96,11 @@ impl Feed {
 
     #[inline]
     pub fn publish(&self, change: &Change<'_>) {
-        self.dirty.fetch_add(1, Ordering::Relaxed);
+        // A key's creation is announced beside the write that created it; Redis counts the
+        // write once.
+        if !matches!(change, Change::Key { event, .. } if *event == event::NEW) {
+            self.dirty.fetch_add(1, Ordering::Relaxed);
+        }
         let listeners = self.listeners.read();
         for l in listeners.iter() {
             l.on_change(change);

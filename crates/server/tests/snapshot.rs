@@ -291,6 +291,12 @@ fn bgsave_errors_and_scheduling_match_redis() {
     assert_eq!(wait_bgsave(&mut c), "ok");
     assert_eq!(info_field(&mut c, "rdb_saves"), "1");
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
+    // One change per write, as Redis counts: creating a key is not a second change.
+    c.cmd(&["SET", "fresh", "1"]);
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "1");
+    c.cmd(&["SET", "fresh", "2"]);
+    c.cmd(&["INCR", "counter"]);
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "3");
     assert_eq!(info_field(&mut c, "rdb_current_bgsave_time_sec"), "-1");
     assert_ne!(info_field(&mut c, "rdb_last_bgsave_time_sec"), "-1");
     assert!(dir.join("e.rdb").exists());
