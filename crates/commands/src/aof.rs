@@ -786,7 +786,7 @@ fn rdb_to_commands(server: &Server, rdb: &[u8], out: &mut impl Write) -> Result<
         match item.value.to_vec() {
             Some(s) => files::encode_command(&mut buf, &[b"SET", &item.key, &s]),
             None => {
-                let payload = persistence::dump::dump(&item.value, version);
+                let payload = persistence::dump::dump(&item.value, version, 0);
                 files::encode_command(&mut buf, &[b"RESTORE", &item.key, b"0", &payload]);
             }
         }

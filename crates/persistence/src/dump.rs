@@ -11,11 +11,19 @@ use crate::rdb::{self, RdbError, Version};
 /// Highest RDB version whose payloads RESTORE accepts (Redis 7.4's).
 pub const MAX_VERSION: u16 = 12;
 
-/// The payload DUMP returns for `v`.
-pub fn dump(v: &Value, version: Version) -> Vec<u8> {
+/// The payload DUMP returns for `v` (hash fields expired at `now_ms` left out; a hash
+/// whose fields have TTLs keeps them, in a version 12 payload as Redis 7.4 writes it).
+pub fn dump(v: &Value, version: Version, now_ms: u64) -> Vec<u8> {
     let mut buf = Vec::new();
-    rdb::write_value(&mut buf, v, true, version);
-    buf.extend_from_slice(&version.number().to_le_bytes());
+    let number = match rdb::write_volatile_hash(&mut buf, v, true, now_ms) {
+        Some(true) => MAX_VERSION,
+        Some(false) => version.number(),
+        None => {
+            rdb::write_value(&mut buf, v, true, version);
+            version.number()
+        }
+    };
+    buf.extend_from_slice(&number.to_le_bytes());
     let crc = crc64(0, &buf);
     buf.extend_from_slice(&crc.to_le_bytes());
     buf

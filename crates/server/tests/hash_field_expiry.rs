@@ -125,3 +125,62 @@ fn every_hash_with_due_fields_is_swept_in_both_encodings() {
     assert_eq!(int(&c.cmd(&["HLEN", "small:0"])), 1);
     assert_eq!(int(&c.cmd(&["DBSIZE"])), 101);
 }
+
+fn dump_payload(c: &mut Conn, key: &str) -> Vec<u8> {
+    match c.cmd(&["DUMP", key]) {
+        Frame::Bulk(b) => b.to_vec(),
+        other => panic!("not a payload: {other:?}"),
+    }
+}
+
+fn restore(c: &mut Conn, key: &str, payload: &[u8]) -> Frame {
+    c.send(&[b"RESTORE", key.as_bytes(), b"0", payload]);
+    c.read().expect("reply")
+}
+
+#[test]
+fn dump_and_restore_keep_field_ttls_in_both_encodings() {
+    let s = TestServer::start(&[]);
+    let mut c = s.connect();
+    let now = s.server.keyspace.now_ms();
+    // Packed (listpack) and table encodings; one field with a TTL, one without, one expired.
+    let big = "x".repeat(100);
+    for (key, value) in [("small", "v"), ("large", big.as_str())] {
+        c.cmd(&["HSET", key, "keep", value, "ttl", value, "gone", value]);
+        assert_eq!(
+            words(&c.cmd(&["HPEXPIRE", key, "5000", "FIELDS", "1", "ttl"])),
+            [":1"]
+        );
+        assert_eq!(
+            words(&c.cmd(&["HPEXPIRE", key, "100", "FIELDS", "1", "gone"])),
+            [":1"]
+        );
+    }
+    s.clock.advance(200);
+    for key in ["small", "large"] {
+        let payload = dump_payload(&mut c, key);
+        // RDB 12 footer: a hash with field TTLs needs Redis 7.4's types.
+        let footer = &payload[payload.len() - 10..payload.len() - 8];
+        assert_eq!(footer, [12, 0], "{key}");
+        let copy = format!("{key}-copy");
+        assert_eq!(restore(&mut c, &copy, &payload), Frame::Simple("OK".into()));
+        assert_eq!(
+            int(&c.cmd(&["HLEN", &copy])),
+            2,
+            "{key}: expired field left out"
+        );
+        assert_eq!(
+            words(&c.cmd(&["HPEXPIRETIME", &copy, "FIELDS", "3", "keep", "ttl", "gone"])),
+            [
+                ":-1".to_string(),
+                format!(":{}", now + 5000),
+                ":-2".to_string()
+            ],
+            "{key}"
+        );
+    }
+    // Without field TTLs the payload stays version 10, readable by Redis 7.0.
+    c.cmd(&["HSET", "plain", "a", "1"]);
+    let payload = dump_payload(&mut c, "plain");
+    assert_eq!(&payload[payload.len() - 10..payload.len() - 8], [10, 0]);
+}

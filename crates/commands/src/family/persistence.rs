@@ -864,7 +864,7 @@ fn dump_cmd(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut k = cx.store.lock(&args[1]);
     match k.find_read(&args[1]) {
         Some(pos) => {
-            let payload = dump::dump(k.shard.value(pos), RDB_VERSION);
+            let payload = dump::dump(k.shard.value(pos), RDB_VERSION, cx.store.now_ms);
             drop(k);
             cx.out.bulk(&payload);
         }

@@ -16,8 +16,8 @@ pub mod write;
 
 pub use read::{load, load_value, Item, LoadOptions, RdbError, Summary};
 pub use write::{
-    set_version, write_file, write_header, write_record, write_select, write_value, FileSummary,
-    Record, SaveOptions, Version,
+    set_version, write_file, write_header, write_record, write_select, write_value,
+    write_volatile_hash, FileSummary, Record, SaveOptions, Version,
 };
 
 /// Value types.

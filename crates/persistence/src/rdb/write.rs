@@ -280,6 +280,55 @@ fn live_fields(h: &Hash, now_ms: u64) -> Vec<(&[u8], &[u8], u64)> {
         .collect()
 }
 
+/// Appends a hash that has field TTLs (type byte, then body) as RDB 12 holds it, without
+/// the fields expired at `now_ms`: `Some(true)` when written with a field-TTL type (the
+/// payload must then say version 12), `Some(false)` when no live field has a TTL any more
+/// (written with the plain hash types), `None` (nothing written) for any other value.
+pub fn write_volatile_hash(
+    buf: &mut Vec<u8>,
+    v: &Value,
+    compress: bool,
+    now_ms: u64,
+) -> Option<bool> {
+    let Value::Hash(h) = v else {
+        return None;
+    };
+    if h.volatile_len() == 0 {
+        return None;
+    }
+    let mut fields = live_fields(h, now_ms);
+    let with_ttl = fields.iter().any(|f| f.2 != 0);
+    let t = match (with_ttl, h.is_packed()) {
+        (true, true) => ty::HASH_LISTPACK_EX,
+        (true, false) => ty::HASH_METADATA,
+        (false, true) => ty::HASH_LISTPACK,
+        (false, false) => ty::HASH,
+    };
+    let mut o = Out {
+        buf,
+        compress,
+        version: Version::V10,
+    };
+    o.byte(t);
+    if with_ttl {
+        write_hash_ttl(&mut o, &mut fields, t);
+    } else if t == ty::HASH_LISTPACK {
+        let mut b = Builder::new();
+        for (f, v, _) in &fields {
+            b.push(f);
+            b.push(v);
+        }
+        o.string(&b.finish());
+    } else {
+        o.len(fields.len() as u64);
+        for (f, v, _) in &fields {
+            o.string(f);
+            o.string(v);
+        }
+    }
+    Some(with_ttl)
+}
+
 /// A hash with field TTLs (`rdbSaveObject` for `OBJ_ENCODING_LISTPACK_EX` and a hash table
 /// with expiry metadata): the smallest TTL first, then the fields.
 fn write_hash_ttl(o: &mut Out<'_>, fields: &mut [(&[u8], &[u8], u64)], t: u8) {
