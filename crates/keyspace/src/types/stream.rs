@@ -1,12 +1,14 @@
 //! Streams: entries by 128-bit ID, consumer groups with their pending entries lists (PEL),
 //! and the bookkeeping Redis 7.4 reports (entries-added, max-deleted-entry-id, first ID).
 //!
-//! Entries live in a `BTreeMap<StreamId, Fields>`, each entry's field/value pairs packed in
-//! one allocation. Beside it, `nodes` mirrors how Redis groups entries into listpack macro
-//! nodes (at most [`NODE_MAX_ENTRIES`] entries, live or deleted, and about
-//! [`NODE_MAX_BYTES`] bytes of listpack each): approximate trimming (`~`) only removes whole
-//! nodes, so keeping the same boundaries makes `MAXLEN ~` and `MINID ~` trim exactly what
-//! Redis trims.
+//! Entries live in macro nodes as Redis's do: a `BTreeMap` from each node's master ID (its
+//! first entry's ID) to a `Chunk`, one byte buffer holding the node's entries one after
+//! another, IDs delta-encoded against the master ID and field names left out when they are
+//! the master entry's. A node takes at most [`NODE_MAX_ENTRIES`] entries, live or deleted,
+//! and about [`NODE_MAX_BYTES`] bytes of listpack as Redis would size it (the `lp_*` model),
+//! so the boundaries are Redis's: approximate trimming (`~`) only removes whole nodes and
+//! `MAXLEN ~` and `MINID ~` trim exactly what Redis trims. Deleting an entry flags it in
+//! place; a node left with no live entry by XDEL is dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -116,14 +118,15 @@ fn parse_ull(s: &[u8]) -> Option<u64> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Packed field/value lists
+// Entries packed in chunks
 // ---------------------------------------------------------------------------------------
 
-/// Byte strings packed in one allocation: varint count, then varint length and bytes each.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fields(Box<[u8]>);
+/// Entry flag: deleted (kept in place until its chunk goes).
+const FLAG_DELETED: u8 = 1;
+/// Entry flag: the field names are the chunk's master names and are not stored.
+const FLAG_SAMEFIELDS: u8 = 2;
 
-fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -131,13 +134,13 @@ fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     out.push(v as u8);
 }
 
-fn get_varint(b: &[u8], pos: &mut usize) -> Option<usize> {
-    let mut v = 0usize;
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
     let mut shift = 0;
     loop {
         let c = *b.get(*pos)?;
         *pos += 1;
-        v |= usize::from(c & 0x7f).checked_shl(shift)?;
+        v |= u64::from(c & 0x7f).checked_shl(shift)?;
         if c < 0x80 {
             return Some(v);
         }
@@ -145,42 +148,226 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Option<usize> {
     }
 }
 
-impl Fields {
-    /// Packs `items` (for an entry: field, value, field, value...).
-    pub fn new<T: AsRef<[u8]>>(items: &[T]) -> Fields {
-        let total: usize = items.iter().map(|i| i.as_ref().len() + 5).sum();
-        let mut out = Vec::with_capacity(total + 5);
-        put_varint(&mut out, items.len());
-        for i in items {
-            put_varint(&mut out, i.as_ref().len());
-            out.extend_from_slice(i.as_ref());
-        }
-        Fields(out.into_boxed_slice())
-    }
+fn put_item(out: &mut Vec<u8>, item: &[u8]) {
+    put_varint(out, item.len() as u64);
+    out.extend_from_slice(item);
+}
 
-    /// Number of items.
+/// The varint-prefixed item at `pos`, moving `pos` past it.
+fn next_item<'a>(b: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(get_varint(b, pos)?).ok()?;
+    let item = b.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(item)
+}
+
+/// One entry's field/value pairs, borrowed from its chunk.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields<'a> {
+    /// The chunk's master names when the entry leaves its names out, else empty.
+    names: &'a [u8],
+    same: bool,
+    /// The entry's items: values only when `same`, else field, value, field, value...
+    items: &'a [u8],
+    pairs: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// Number of items (twice the number of fields).
     pub fn len(&self) -> usize {
-        get_varint(&self.0, &mut 0).unwrap_or(0)
+        self.pairs * 2
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.pairs == 0
     }
 
-    /// The items in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let mut pos = 0;
-        let n = get_varint(&self.0, &mut pos).unwrap_or(0);
-        (0..n).map_while(move |_| {
-            let len = get_varint(&self.0, &mut pos)?;
-            let item = self.0.get(pos..pos.checked_add(len)?)?;
-            pos += len;
-            Some(item)
+    /// The items in order: field, value, field, value...
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let Fields {
+            names,
+            same,
+            items,
+            pairs,
+        } = *self;
+        let (mut np, mut ip) = (0, 0);
+        (0..pairs * 2).map_while(move |i| {
+            if same && i.is_multiple_of(2) {
+                next_item(names, &mut np)
+            } else {
+                next_item(items, &mut ip)
+            }
+        })
+    }
+}
+
+/// One decoded entry of a chunk.
+struct Raw<'a> {
+    /// Offset of the entry's flag byte in the chunk.
+    at: usize,
+    /// Offset of the next entry.
+    next: usize,
+    id: StreamId,
+    deleted: bool,
+    fields: Fields<'a>,
+}
+
+/// One macro node: its entries packed in one buffer, and what Redis keeps to size it.
+///
+/// `buf` holds the master field names (varint count, then varint length and bytes each),
+/// then from `start` on the entries: a flag byte, the ID as varints (milliseconds minus the
+/// master's; then the sequence minus the master's when the milliseconds are equal, else
+/// the sequence itself), then unless [`FLAG_SAMEFIELDS`] the field count and field, value
+/// pairs, else only the values; every item a varint length and its bytes.
+#[derive(Clone, Debug)]
+struct Chunk {
+    buf: Vec<u8>,
+    start: usize,
+    live: usize,
+    deleted: usize,
+    /// ID of the last entry appended (live or deleted).
+    last: StreamId,
+    /// Listpack bytes besides the header, the end byte and the two counters.
+    body: usize,
+}
+
+impl Chunk {
+    /// An empty chunk whose master entry has the field names `names`.
+    fn new(names: &[&[u8]], first: StreamId, body: usize) -> Chunk {
+        let mut buf = Vec::with_capacity(names.iter().map(|n| n.len() + 2).sum::<usize>() + 16);
+        put_varint(&mut buf, names.len() as u64);
+        for n in names {
+            put_item(&mut buf, n);
+        }
+        Chunk {
+            start: buf.len(),
+            buf,
+            live: 0,
+            deleted: 0,
+            last: first,
+            body,
+        }
+    }
+
+    /// Listpack bytes Redis would use for this node.
+    fn bytes(&self) -> usize {
+        7 + lp_int(self.live as i64) + lp_int(self.deleted as i64) + self.body
+    }
+
+    /// The master entry's field count and its packed names.
+    fn master(&self) -> (usize, &[u8]) {
+        let mut p = 0;
+        let n = get_varint(&self.buf, &mut p).unwrap_or(0);
+        (
+            usize::try_from(n).unwrap_or(0),
+            self.buf.get(p..self.start).unwrap_or(&[]),
+        )
+    }
+
+    /// Whether `fields` are the master entry's names.
+    fn same_fields<'b>(&self, mut fields: impl ExactSizeIterator<Item = &'b [u8]>) -> bool {
+        let (n, names) = self.master();
+        if n != fields.len() {
+            return false;
+        }
+        let mut p = 0;
+        (0..n).all(|_| next_item(names, &mut p) == fields.next())
+    }
+
+    /// Appends an entry (`items` are field, value pairs) after the master `master`.
+    fn push<T: AsRef<[u8]>>(&mut self, master: StreamId, id: StreamId, items: &[T], same: bool) {
+        let pairs = items.len() / 2;
+        let bytes: usize = items.iter().map(|i| i.as_ref().len() + 1).sum();
+        self.buf.reserve(bytes + 12);
+        self.buf.push(if same { FLAG_SAMEFIELDS } else { 0 });
+        let dms = id.ms.wrapping_sub(master.ms);
+        put_varint(&mut self.buf, dms);
+        put_varint(
+            &mut self.buf,
+            if dms == 0 {
+                id.seq.wrapping_sub(master.seq)
+            } else {
+                id.seq
+            },
+        );
+        if same {
+            for v in items.iter().skip(1).step_by(2).take(pairs) {
+                put_item(&mut self.buf, v.as_ref());
+            }
+        } else {
+            put_varint(&mut self.buf, pairs as u64);
+            for i in items.iter().take(pairs * 2) {
+                put_item(&mut self.buf, i.as_ref());
+            }
+        }
+        self.live += 1;
+        self.last = id;
+    }
+
+    /// Decodes the entry at `at` of the chunk with master ID `master`.
+    fn decode(&self, master: StreamId, at: usize) -> Option<Raw<'_>> {
+        let b = &self.buf;
+        let flags = *b.get(at)?;
+        let mut p = at + 1;
+        let dms = get_varint(b, &mut p)?;
+        let seq = get_varint(b, &mut p)?;
+        let id = if dms == 0 {
+            StreamId::new(master.ms, master.seq.wrapping_add(seq))
+        } else {
+            StreamId::new(master.ms.wrapping_add(dms), seq)
+        };
+        let same = flags & FLAG_SAMEFIELDS != 0;
+        let (pairs, names) = if same {
+            self.master()
+        } else {
+            (usize::try_from(get_varint(b, &mut p)?).ok()?, &[][..])
+        };
+        let begin = p;
+        let count = if same { pairs } else { pairs.checked_mul(2)? };
+        for _ in 0..count {
+            next_item(b, &mut p)?;
+        }
+        Some(Raw {
+            at,
+            next: p,
+            id,
+            deleted: flags & FLAG_DELETED != 0,
+            fields: Fields {
+                names,
+                same,
+                items: b.get(begin..p)?,
+                pairs,
+            },
         })
     }
 
-    pub fn heap_size(&self) -> usize {
-        self.0.len()
+    /// Every entry, live or deleted, in ID order.
+    fn entries(&self, master: StreamId) -> impl Iterator<Item = Raw<'_>> + '_ {
+        let mut at = self.start;
+        std::iter::from_fn(move || {
+            let r = self.decode(master, at)?;
+            at = r.next;
+            Some(r)
+        })
+    }
+
+    /// The live entries, in ID order.
+    fn live_entries(&self, master: StreamId) -> impl Iterator<Item = Raw<'_>> + '_ {
+        self.entries(master).filter(|r| !r.deleted)
+    }
+
+    /// Flags the live entry at `at` deleted.
+    fn mark_deleted(&mut self, at: usize) {
+        if let Some(f) = self.buf.get_mut(at) {
+            debug_assert!(*f & FLAG_DELETED == 0);
+            *f |= FLAG_DELETED;
+            self.live -= 1;
+            self.deleted += 1;
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -220,25 +407,6 @@ fn lp_str(s: &[u8]) -> usize {
         n => 5 + n,
     };
     enc + lp_backlen(enc)
-}
-
-/// One macro node as Redis would hold it: counts, last ID, master fields and size.
-#[derive(Clone, Debug)]
-struct Node {
-    live: usize,
-    deleted: usize,
-    /// ID of the last entry appended (live or deleted).
-    last: StreamId,
-    /// The field names of the node's first entry (Redis's master entry).
-    master: Fields,
-    /// Listpack bytes besides the header, the end byte and the two counters.
-    body: usize,
-}
-
-impl Node {
-    fn bytes(&self) -> usize {
-        7 + lp_int(self.live as i64) + lp_int(self.deleted as i64) + self.body
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -349,11 +517,16 @@ pub enum Trim {
     MinId(StreamId),
 }
 
+/// Bytes a chunk costs besides its buffer: the struct, its key and a share of the tree.
+const CHUNK_OVERHEAD: usize = std::mem::size_of::<Chunk>() + 32;
+
 /// A stream value.
 #[derive(Clone, Debug, Default)]
 pub struct Stream {
-    entries: BTreeMap<StreamId, Fields>,
-    nodes: BTreeMap<StreamId, Node>,
+    /// Macro nodes by master ID.
+    chunks: BTreeMap<StreamId, Chunk>,
+    /// Live entries.
+    len: usize,
     pub last_id: StreamId,
     /// First entry's ID, as Redis records it (0-0 when empty).
     pub first_id: StreamId,
@@ -365,11 +538,11 @@ pub struct Stream {
 impl Stream {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// The encoding OBJECT ENCODING reports, with Redis's names.
@@ -379,36 +552,55 @@ impl Stream {
 
     /// Heap bytes owned by the value (MEMORY USAGE, eviction).
     pub fn heap_size(&self) -> usize {
-        let entries: usize = self.entries.values().map(|f| f.heap_size() + 48).sum();
-        let nodes = self.nodes.len() * 96;
+        let chunks: usize = self
+            .chunks
+            .values()
+            .map(|c| c.heap_size() + CHUNK_OVERHEAD)
+            .sum();
         let groups: usize = self
             .groups
             .iter()
             .map(|(n, g)| n.len() + 96 + g.pel.len() * 80 + g.consumers.len() * 96)
             .sum();
-        entries + nodes + groups
+        chunks + groups
     }
 
     /// Number of macro nodes (XINFO's radix-tree-keys).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.chunks.len()
     }
 
-    pub fn get(&self, id: StreamId) -> Option<&Fields> {
-        self.entries.get(&id)
+    /// The chunk that would hold `id`, with its master ID.
+    fn chunk_of(&self, id: StreamId) -> Option<(StreamId, &Chunk)> {
+        self.chunks.range(..=id).next_back().map(|(k, c)| (*k, c))
+    }
+
+    pub fn get(&self, id: StreamId) -> Option<Fields<'_>> {
+        let (master, c) = self.chunk_of(id)?;
+        c.entries(master)
+            .take_while(|r| r.id <= id)
+            .find(|r| r.id == id && !r.deleted)
+            .map(|r| r.fields)
     }
 
     /// The last live entry's ID (`streamLastValidID`).
     pub fn last_valid_id(&self) -> Option<StreamId> {
-        self.entries.keys().next_back().copied()
+        self.last_entry().map(|(id, _)| id)
     }
 
-    pub fn first_entry(&self) -> Option<(StreamId, &Fields)> {
-        self.entries.iter().next().map(|(k, v)| (*k, v))
+    pub fn first_entry(&self) -> Option<(StreamId, Fields<'_>)> {
+        self.chunks
+            .iter()
+            .find_map(|(m, c)| c.live_entries(*m).next())
+            .map(|r| (r.id, r.fields))
     }
 
-    pub fn last_entry(&self) -> Option<(StreamId, &Fields)> {
-        self.entries.iter().next_back().map(|(k, v)| (*k, v))
+    pub fn last_entry(&self) -> Option<(StreamId, Fields<'_>)> {
+        self.chunks
+            .iter()
+            .rev()
+            .find_map(|(m, c)| c.live_entries(*m).last())
+            .map(|r| (r.id, r.fields))
     }
 
     /// Entries with IDs in `start..=end`, forwards or backwards.
@@ -417,15 +609,32 @@ impl Stream {
         start: StreamId,
         end: StreamId,
         rev: bool,
-    ) -> Box<dyn Iterator<Item = (StreamId, &Fields)> + '_> {
-        if start > end {
+    ) -> Box<dyn Iterator<Item = (StreamId, Fields<'_>)> + '_> {
+        if start > end || self.len == 0 {
             return Box::new(std::iter::empty());
         }
-        let it = self.entries.range(start..=end).map(|(k, v)| (*k, v));
+        let from = self.chunk_of(start).map_or(start, |(m, _)| m);
+        let chunks = self.chunks.range(from..=end);
         if rev {
-            Box::new(it.rev())
+            Box::new(
+                chunks
+                    .rev()
+                    .flat_map(|(m, c)| {
+                        let all: Vec<Raw<'_>> = c.live_entries(*m).collect();
+                        all.into_iter().rev()
+                    })
+                    .skip_while(move |r| r.id > end)
+                    .take_while(move |r| r.id >= start)
+                    .map(|r| (r.id, r.fields)),
+            )
         } else {
-            Box::new(it)
+            Box::new(
+                chunks
+                    .flat_map(|(m, c)| c.live_entries(*m))
+                    .skip_while(move |r| r.id < start)
+                    .take_while(move |r| r.id <= end)
+                    .map(|r| (r.id, r.fields)),
+            )
         }
     }
 
@@ -445,35 +654,30 @@ impl Stream {
     /// Appends an entry; `id` must be above `last_id` and `items` hold field, value pairs.
     pub fn append<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T]) {
         debug_assert!(id > self.last_id);
+        debug_assert!(items.len().is_multiple_of(2));
         let total: usize = items.iter().map(|i| i.as_ref().len()).sum();
         let numfields = items.len() / 2;
-        let fields = || items.iter().step_by(2).map(AsRef::as_ref);
-        let new_node = match self.nodes.values().next_back() {
+        let fields = || items.iter().step_by(2).take(numfields).map(AsRef::as_ref);
+        let new_node = match self.chunks.values().next_back() {
             None => true,
-            Some(n) => {
-                n.bytes() + total >= NODE_MAX_BYTES || n.live + n.deleted >= NODE_MAX_ENTRIES
+            Some(c) => {
+                c.bytes() + total >= NODE_MAX_BYTES || c.live + c.deleted >= NODE_MAX_ENTRIES
             }
         };
         if new_node {
+            if let Some(closed) = self.chunks.values_mut().next_back() {
+                closed.buf.shrink_to_fit();
+            }
             let names: Vec<&[u8]> = fields().collect();
             let body = lp_int(numfields as i64)
                 + names.iter().map(|f| lp_str(f)).sum::<usize>()
                 + lp_int(0);
-            self.nodes.insert(
-                id,
-                Node {
-                    live: 0,
-                    deleted: 0,
-                    last: id,
-                    master: Fields::new(&names),
-                    body,
-                },
-            );
+            self.chunks.insert(id, Chunk::new(&names, id, body));
         }
-        let Some((&master_id, node)) = self.nodes.iter_mut().next_back() else {
+        let Some((&master_id, chunk)) = self.chunks.iter_mut().next_back() else {
             return;
         };
-        let same = node.master.len() == numfields && node.master.iter().eq(fields());
+        let same = chunk.same_fields(fields());
         let mut size = lp_int(if same { 2 } else { 0 })
             + lp_int(id.ms.wrapping_sub(master_id.ms) as i64)
             + lp_int(id.seq.wrapping_sub(master_id.seq) as i64);
@@ -489,29 +693,14 @@ impl Stream {
             .map(|v| lp_str(v.as_ref()))
             .sum::<usize>();
         size += lp_int(lp_count as i64);
-        node.body += size;
-        node.live += 1;
-        node.last = id;
-        self.entries.insert(id, Fields::new(items));
+        chunk.body += size;
+        chunk.push(master_id, id, items, same);
+        self.len += 1;
         self.entries_added += 1;
         self.last_id = id;
-        if self.entries.len() == 1 {
+        if self.len == 1 {
             self.first_id = id;
         }
-    }
-
-    /// Removes the first node and its entries.
-    fn drop_first_node(&mut self) -> usize {
-        let Some((start, _)) = self.nodes.pop_first() else {
-            return 0;
-        };
-        let before = self.entries.len();
-        match self.nodes.keys().next() {
-            Some(&next) => self.entries = self.entries.split_off(&next),
-            None => self.entries.clear(),
-        }
-        debug_assert!(self.entries.keys().next().is_none_or(|&k| k > start));
-        before - self.entries.len()
     }
 
     /// Trims as Redis's `streamTrim`: whole nodes from the head, then (unless `approx`)
@@ -519,81 +708,84 @@ impl Stream {
     /// were removed.
     pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
         let mut deleted: u64 = 0;
-        while let Some((&start, node)) = self.nodes.iter().next() {
+        while let Some(mut first) = self.chunks.first_entry() {
             if let Trim::MaxLen(max) = how {
-                if self.entries.len() as u64 <= max {
+                if self.len as u64 <= max {
                     break;
                 }
             }
+            let node = first.get();
             let entries = node.live as u64;
             if limit != 0 && deleted + entries > limit {
                 break;
             }
             let remove = match how {
-                Trim::MaxLen(max) => self.entries.len() as u64 - entries >= max,
+                Trim::MaxLen(max) => self.len as u64 - entries >= max,
                 Trim::MinId(min) => node.last < min,
             };
             if remove {
-                deleted += self.drop_first_node() as u64;
+                first.remove();
+                self.len -= entries as usize;
+                deleted += entries;
                 continue;
             }
             if approx {
                 break;
             }
-            let end = self.nodes.keys().nth(1).copied();
-            let ids: Vec<StreamId> = self
-                .entries
-                .range(start..)
-                .map(|(k, _)| *k)
-                .take_while(|k| end.is_none_or(|e| *k < e))
-                .collect();
-            let mut removed = 0;
-            for id in ids {
+            let master = *first.key();
+            let chunk = first.get_mut();
+            let mut at = chunk.start;
+            while let Some(r) = chunk.decode(master, at) {
+                at = r.next;
+                if r.deleted {
+                    continue;
+                }
                 let stop = match how {
-                    Trim::MaxLen(max) => self.entries.len() as u64 <= max,
-                    Trim::MinId(min) => id >= min,
+                    Trim::MaxLen(max) => self.len as u64 <= max,
+                    Trim::MinId(min) => r.id >= min,
                 };
                 if stop {
                     break;
                 }
-                self.entries.remove(&id);
-                removed += 1;
+                let here = r.at;
+                chunk.mark_deleted(here);
+                self.len -= 1;
+                deleted += 1;
             }
-            if let Some(n) = self.nodes.get_mut(&start) {
-                n.live -= removed;
-                n.deleted += removed;
-            }
-            deleted += removed as u64;
             break;
         }
-        if self.entries.is_empty() {
-            self.first_id = StreamId::MIN;
-        } else if deleted > 0 {
-            self.first_id = self.entries.keys().next().copied().unwrap_or_default();
+        if deleted > 0 {
+            self.first_id = self.first_entry().map_or(StreamId::MIN, |(id, _)| id);
         }
         deleted
     }
 
     /// Deletes one entry (XDEL), keeping first ID and max deleted ID as Redis does.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        if self.entries.remove(&id).is_none() {
+        let Some((&master, chunk)) = self.chunks.range_mut(..=id).next_back() else {
             return false;
+        };
+        let Some(at) = chunk
+            .entries(master)
+            .take_while(|r| r.id <= id)
+            .find(|r| r.id == id && !r.deleted)
+            .map(|r| r.at)
+        else {
+            return false;
+        };
+        if chunk.live <= 1 {
+            self.chunks.remove(&master);
+        } else {
+            chunk.mark_deleted(at);
         }
-        if let Some((&start, node)) = self.nodes.range_mut(..=id).next_back() {
-            if node.live <= 1 {
-                self.nodes.remove(&start);
-            } else {
-                node.live -= 1;
-                node.deleted += 1;
-            }
-        }
+        self.len -= 1;
         if id > self.max_deleted_id {
             self.max_deleted_id = id;
         }
-        if self.entries.is_empty() {
+        if self.len == 0 {
             self.first_id = StreamId::MIN;
         } else if id == self.first_id {
-            self.first_id = self.entries.keys().next().copied().unwrap_or_default();
+            self.first_id = self.first_entry().map_or(StreamId::MIN, |(id, _)| id);
         }
         true
     }
@@ -601,7 +793,7 @@ impl Stream {
     /// Whether `start..=end` (None: unbounded) holds a deleted entry, as far as Redis can
     /// tell (`streamRangeHasTombstones`).
     pub fn range_has_tombstones(&self, start: StreamId, end: Option<StreamId>) -> bool {
-        if self.entries.is_empty() || self.max_deleted_id.is_zero() {
+        if self.len == 0 || self.max_deleted_id.is_zero() {
             return false;
         }
         start <= self.max_deleted_id && end.is_none_or(|e| self.max_deleted_id <= e)
@@ -614,7 +806,7 @@ impl Stream {
         if self.entries_added == 0 {
             return 0;
         }
-        if self.entries.is_empty() && id <= self.last_id {
+        if self.len == 0 && id <= self.last_id {
             return added;
         }
         if !id.is_zero() && id < self.max_deleted_id {
@@ -626,7 +818,7 @@ impl Stream {
             return INVALID_ENTRIES_READ;
         }
         if self.max_deleted_id.is_zero() || self.max_deleted_id < self.first_id {
-            let len = self.entries.len() as i64;
+            let len = self.len as i64;
             if id < self.first_id {
                 return added - len;
             } else if id == self.first_id {
@@ -639,11 +831,11 @@ impl Stream {
     /// A group's lag (`streamReplyWithCGLag`); None when it cannot be known.
     pub fn lag(&self, g: &Group) -> Option<i64> {
         let added = self.entries_added as i64;
-        if self.entries_added == 0 || self.entries.is_empty() {
+        if self.entries_added == 0 || self.len == 0 {
             return Some(0);
         }
         if g.last_id < self.first_id && self.max_deleted_id < self.first_id {
-            return Some(self.entries.len() as i64);
+            return Some(self.len as i64);
         }
         if g.entries_read != INVALID_ENTRIES_READ && !self.range_has_tombstones(g.last_id, None) {
             return Some(added - g.entries_read);
@@ -670,9 +862,8 @@ impl Stream {
             return Vec::new();
         };
         let ids: Vec<StreamId> = self
-            .entries
-            .range(start..)
-            .map(|(k, _)| *k)
+            .range(start, StreamId::MAX, false)
+            .map(|(k, _)| k)
             .take(if count == 0 { usize::MAX } else { count })
             .collect();
         for &id in &ids {
@@ -745,6 +936,80 @@ mod tests {
             StreamId::parse(b"3-*", 0, true, true),
             Some((StreamId::new(3, 0), false))
         );
+    }
+
+    #[test]
+    fn ten_thousand_small_entries_pack_into_chunks() {
+        let mut s = Stream::default();
+        let mut ms = 1_700_000_000_000u64;
+        for i in 0..10_000u64 {
+            // A new millisecond every few entries, as XADD * under load gives.
+            ms += u64::from(i.is_multiple_of(3));
+            let id = s.next_id(None, ms).expect("ids left");
+            s.append(id, &[&b"f"[..], b"v"]);
+        }
+        assert_eq!(s.len(), 10_000);
+        assert_eq!(s.node_count(), 100);
+        // Flag, two ID varints and the value: about 6 bytes an entry, plus each chunk's
+        // master names and bookkeeping. A map entry per ID would cost over 40.
+        let per_entry = s.heap_size() as f64 / 10_000.0;
+        assert!(per_entry < 10.0, "{per_entry} heap bytes per entry");
+        assert_eq!(
+            s.range(StreamId::MIN, StreamId::MAX, false)
+                .filter(|(_, f)| f.iter().eq([&b"f"[..], b"v"]))
+                .count(),
+            10_000
+        );
+    }
+
+    #[test]
+    fn entries_decode_as_written() {
+        let mut s = Stream::default();
+        let ids = [
+            StreamId::new(5, 7),
+            StreamId::new(5, 300),
+            StreamId::new(6, 0),
+            StreamId::new(1 << 40, u64::MAX),
+            StreamId::new(u64::MAX, 3),
+        ];
+        let entries: [&[&[u8]]; 5] = [
+            &[b"a", b"1", b"bb", b""],
+            &[b"a", b"x", b"bb", b"y"],
+            &[b"a", b"x"],
+            &[b"bb", b"y", b"a", b"x"],
+            &[b"", &[0xff; 200]],
+        ];
+        for (id, items) in ids.iter().zip(entries) {
+            s.append(*id, items);
+        }
+        assert_eq!(s.node_count(), 1);
+        let got: Vec<(StreamId, Vec<&[u8]>)> = s
+            .range(StreamId::MIN, StreamId::MAX, false)
+            .map(|(id, f)| (id, f.iter().collect()))
+            .collect();
+        let want: Vec<(StreamId, Vec<&[u8]>)> = ids
+            .iter()
+            .zip(entries)
+            .map(|(i, e)| (*i, e.to_vec()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(s.get(StreamId::new(5, 300)).map(|f| f.len()), Some(4));
+        assert!(s.get(StreamId::new(5, 8)).is_none());
+        assert!(s.delete(StreamId::new(5, 300)));
+        assert!(s.get(StreamId::new(5, 300)).is_none());
+        assert!(!s.delete(StreamId::new(5, 300)));
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.node_count(), 1);
+        let back: Vec<StreamId> = s
+            .range(StreamId::MIN, StreamId::MAX, true)
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(back, [ids[4], ids[3], ids[2], ids[0]]);
+        for id in [ids[0], ids[2], ids[3], ids[4]] {
+            assert!(s.delete(id));
+        }
+        assert_eq!(s.node_count(), 0, "a chunk with no live entry goes");
+        assert!(s.is_empty());
     }
 
     #[test]

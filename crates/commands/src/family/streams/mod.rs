@@ -216,7 +216,7 @@ pub(crate) fn reply_id(out: &mut ReplyWriter, id: StreamId) {
 }
 
 /// `[id, [field, value, ...]]`.
-pub(crate) fn reply_entry(out: &mut ReplyWriter, id: StreamId, fields: &Fields) {
+pub(crate) fn reply_entry(out: &mut ReplyWriter, id: StreamId, fields: Fields<'_>) {
     out.array(2);
     reply_id(out, id);
     out.array(fields.len());
