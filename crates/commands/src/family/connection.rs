@@ -56,6 +56,20 @@ fn reset(cx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 fn ping(cx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // A RESP2 client in subscribed mode gets the pub/sub shape (also when the PING was
+    // queued by MULTI before a SUBSCRIBE in the same transaction).
+    let subscribed = cx.client.proto == Protocol::Resp2
+        && cx
+            .client
+            .pushes
+            .as_ref()
+            .is_some_and(|inbox| inbox.out.subscribed());
+    if subscribed && args.len() <= 2 {
+        cx.out.array(2);
+        cx.out.bulk(b"pong");
+        cx.out.bulk(args.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
     match args.len() {
         1 => cx.out.simple(b"PONG"),
         2 => cx.out.bulk(&args[1]),
