@@ -1,9 +1,11 @@
 //! Model-based property test of `ZSet` against a `BTreeMap` oracle: random operation
 //! sequences, with small and changing encoding limits so both encodings and the
 //! conversions between them (packed → skiplist on growth, skiplist → packed on
-//! `shrink_if_small`) are exercised.
+//! `shrink_if_small`) are exercised. Then ZSCAN's guarantee on the skiplist: every member
+//! present for a whole scan is returned, whatever score changes, insertions, removals and
+//! arena compactions happen between the calls; and forged cursors end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use keyspace::types::{zset::cmp_entries, Limits, ZSet};
 use proptest::prelude::*;
@@ -207,5 +209,243 @@ proptest! {
             }
         }
         check_same(&z, &model, &limits)?;
+    }
+}
+
+/// Member `id`: lengths vary with the id, so nodes come in several sizes and freed ones are
+/// reused by members of the same size.
+fn scan_member(id: u16) -> Vec<u8> {
+    let mut m = format!("m{id}").into_bytes();
+    m.resize(m.len() + (id as usize % 5) * 9, b'x');
+    m
+}
+
+#[derive(Clone, Debug)]
+enum ScanOp {
+    Step(usize),
+    Set(u16, f64),
+    Remove(u16),
+    Compact,
+}
+
+fn scan_op() -> impl Strategy<Value = ScanOp> {
+    prop_oneof![
+        4 => (1usize..25).prop_map(ScanOp::Step),
+        4 => (0u16..600, score()).prop_map(|(m, s)| ScanOp::Set(m, s)),
+        2 => (0u16..600).prop_map(ScanOp::Remove),
+        1 => Just(ScanOp::Compact),
+    ]
+}
+
+/// One ZSCAN call: checks that each returned entry is in the set with its current score,
+/// records it in `seen`.
+fn scan_step(
+    z: &ZSet,
+    cursor: u64,
+    count: usize,
+    model: &HashMap<Vec<u8>, f64>,
+    seen: &mut BTreeSet<Vec<u8>>,
+) -> Result<u64, TestCaseError> {
+    let mut bad = None;
+    let next = z.scan(cursor, count, |m, s| {
+        if model.get(m).is_none_or(|&w| w.to_bits() != s.to_bits()) {
+            bad = Some(m.to_vec());
+        }
+        seen.insert(m.to_vec());
+    });
+    prop_assert_eq!(bad, None::<Vec<u8>>);
+    Ok(next)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    /// ZSCAN steps interleaved with score changes (which move members across the cursor in
+    /// score order), insertions, removals and compactions: once the cursor is back to 0,
+    /// every member present since the first call has been returned.
+    #[test]
+    fn zscan_returns_every_member_present_throughout(
+        initial in 1usize..400,
+        ops in proptest::collection::vec(scan_op(), 1..150),
+    ) {
+        let limits = Limits::default();
+        let mut z = ZSet::with_hint(1000, 0, &limits);
+        let mut model: HashMap<Vec<u8>, f64> = HashMap::new();
+        for id in 0..initial as u16 {
+            let m = scan_member(id);
+            z.insert(&m, f64::from(id % 17), &limits);
+            model.insert(m, f64::from(id % 17));
+        }
+        prop_assert_eq!(z.encoding(), "skiplist");
+        // Members present since the scan began and not removed since.
+        let mut throughout: BTreeSet<Vec<u8>> = model.keys().cloned().collect();
+        let mut seen = BTreeSet::new();
+        let mut cursor = 0u64;
+        // Whether a scan is under way; whether one has completed.
+        let mut started = false;
+        let mut completed = false;
+        let mut ops = ops.into_iter();
+        loop {
+            let op = match ops.next() {
+                Some(op) => op,
+                None if completed && !started => break,
+                // Out of operations: finish the scan.
+                None => ScanOp::Step(10),
+            };
+            match op {
+                ScanOp::Step(count) => {
+                    cursor = scan_step(&z, cursor, count, &model, &mut seen)?;
+                    started = true;
+                    if cursor == 0 {
+                        let missed: Vec<_> = throughout.difference(&seen).collect();
+                        prop_assert!(missed.is_empty(), "missed {:?}", missed);
+                        // A new scan begins.
+                        throughout = model.keys().cloned().collect();
+                        seen.clear();
+                        started = false;
+                        completed = true;
+                    }
+                }
+                ScanOp::Set(id, s) => {
+                    let m = scan_member(id);
+                    let old = z.insert(&m, s, &limits);
+                    prop_assert_eq!(old, model.get(&m).copied());
+                    // An equal score (-0.0 == 0.0) changes nothing.
+                    if old.is_none_or(|o| o != s) {
+                        model.insert(m, s);
+                    }
+                }
+                ScanOp::Remove(id) => {
+                    let m = scan_member(id);
+                    prop_assert_eq!(z.remove(&m), model.remove(&m));
+                    throughout.remove(&m);
+                }
+                ScanOp::Compact => z.compact(),
+            }
+            z.check();
+            prop_assert_eq!(z.len(), model.len());
+        }
+    }
+
+    /// Cursors the set never issued (any u64, and positions in the current and previous
+    /// compaction generations) end without a panic and return only members.
+    #[test]
+    fn zscan_forged_cursors_end(
+        n in 1usize..500,
+        compactions in 0u32..3,
+        cursors in proptest::collection::vec(any::<u64>(), 1..12),
+        count in 1usize..30,
+    ) {
+        let limits = Limits::default();
+        let mut z = ZSet::with_hint(1000, 0, &limits);
+        let mut model = HashMap::new();
+        for id in 0..n as u16 {
+            let m = scan_member(id);
+            z.insert(&m, f64::from(id % 3), &limits);
+            model.insert(m, f64::from(id % 3));
+        }
+        for id in (0..n as u16).step_by(3) {
+            let m = scan_member(id);
+            z.remove(&m);
+            model.remove(&m);
+        }
+        for _ in 0..compactions {
+            z.compact();
+        }
+        z.check();
+        let generation = u64::from(compactions);
+        for c in cursors {
+            for start in [
+                c,
+                (generation << 32) | (c >> 48),
+                (generation.wrapping_sub(1) << 32) | (c >> 50),
+            ] {
+                let mut cursor = start;
+                let mut seen = BTreeSet::new();
+                for calls in 0.. {
+                    // Each call moves strictly down, by at least a node header's 3 words.
+                    prop_assert!(calls <= 200_000, "scan from {} does not end", start);
+                    cursor = scan_step(&z, cursor, count, &model, &mut seen)?;
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ZSCAN once walked a skiplist in score order: a member whose score dropped behind the
+/// cursor between two calls was never returned.
+#[test]
+fn zscan_returns_a_member_whose_score_drops_behind_the_cursor() {
+    let limits = Limits::default();
+    let mut z = ZSet::with_hint(1000, 0, &limits);
+    for i in 0..300u32 {
+        z.insert(format!("m{i}").as_bytes(), f64::from(i), &limits);
+    }
+    let mut seen = BTreeSet::new();
+    let mut cursor = z.scan(0, 10, |m, _| {
+        seen.insert(m.to_vec());
+    });
+    assert_ne!(cursor, 0);
+    // Every member not yet returned moves to the lowest scores, then to the highest.
+    let pending: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("m{i}").into_bytes())
+        .filter(|m| !seen.contains(m))
+        .collect();
+    for (round, score) in [-1000.0, 1000.0].into_iter().enumerate() {
+        for m in &pending {
+            z.insert(m, score - f64::from(round as u32), &limits);
+        }
+        cursor = z.scan(cursor, 10, |m, _| {
+            seen.insert(m.to_vec());
+        });
+    }
+    while cursor != 0 {
+        cursor = z.scan(cursor, 10, |m, _| {
+            seen.insert(m.to_vec());
+        });
+    }
+    assert_eq!(seen.len(), 300);
+}
+
+/// A long run of equal scores comes back COUNT at a time, not as one batch.
+#[test]
+fn zscan_splits_a_run_of_equal_scores() {
+    let limits = Limits::default();
+    let mut z = ZSet::with_hint(1000, 0, &limits);
+    for i in 0..5000u32 {
+        z.insert(format!("m{i}").as_bytes(), 7.0, &limits);
+    }
+    let mut cursor = 0;
+    let mut calls = 0;
+    let mut total = 0;
+    loop {
+        let mut batch = 0;
+        cursor = z.scan(cursor, 10, |_, _| batch += 1);
+        assert!(batch <= 10);
+        total += batch;
+        calls += 1;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!((total, calls), (5000, 500));
+}
+
+/// A packed set comes back whole with cursor 0, whatever the cursor and COUNT.
+#[test]
+fn zscan_returns_a_packed_set_whole() {
+    let limits = Limits::default();
+    let mut z = ZSet::new();
+    for i in 0..20u32 {
+        z.insert(format!("m{i}").as_bytes(), f64::from(i), &limits);
+    }
+    assert_eq!(z.encoding(), "listpack");
+    for cursor in [0, 1, 12345, u64::MAX] {
+        let mut n = 0;
+        assert_eq!(z.scan(cursor, 1, |_, _| n += 1), 0);
+        assert_eq!(n, 20);
     }
 }

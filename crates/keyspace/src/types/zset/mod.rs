@@ -8,7 +8,8 @@
 //!
 //! Public API, in ranks (0-based, ascending order): `score`, `insert`, `remove`, `rank`,
 //! `get`, `partition_point` (the rank where a monotone predicate stops holding — score and
-//! lex bounds are built on it), `iter`/`iter_from`, `for_range`, `pop`, `remove_ranks`.
+//! lex bounds are built on it), `iter`/`iter_from`, `for_range`, `pop`, `remove_ranks`;
+//! and `scan` (ZSCAN: the packed form whole, the skiplist by node position).
 
 mod listpack;
 mod skiplist;
@@ -315,6 +316,32 @@ impl ZSet {
             }
         }
         n
+    }
+
+    /// Calls `f` for about `count` entries from `cursor` (0 to start); returns the cursor to
+    /// continue from, 0 when done. A packed set is passed whole with cursor 0, as Redis
+    /// does; a skiplist is walked by node position (see `skiplist.rs`), so every entry
+    /// present for a whole scan is passed at least once, whatever changes in between. Any
+    /// cursor is safe: one this set did not issue may end the scan early or repeat entries.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut f: impl FnMut(&'a [u8], f64)) -> u64 {
+        match &self.repr {
+            Repr::Packed(p) => {
+                for (m, s) in p.iter() {
+                    f(m, s);
+                }
+                0
+            }
+            Repr::Skip(s) => s.scan(cursor, count, f),
+        }
+    }
+
+    /// Rebuilds a skiplist's arena now, as it does by itself once half of it is free space
+    /// (tests; a no-op for the packed form).
+    #[doc(hidden)]
+    pub fn compact(&mut self) {
+        if let Repr::Skip(s) = &mut self.repr {
+            s.compact();
+        }
     }
 
     /// Returns to the packed encoding when the set fits `limits` (Redis's
