@@ -280,6 +280,50 @@ fn live_fields(h: &Hash, now_ms: u64) -> Vec<(&[u8], &[u8], u64)> {
         .collect()
 }
 
+/// A field, its value and its expiry time (0: none).
+type LiveField<'a> = (&'a [u8], &'a [u8], u64);
+
+/// A hash with field TTLs: its live fields at `now_ms` and the type they are written with
+/// (a field-TTL type only while some live field still has a TTL).
+fn volatile_hash_parts(h: &Hash, now_ms: u64) -> (u8, Vec<LiveField<'_>>) {
+    let fields = live_fields(h, now_ms);
+    let with_ttl = fields.iter().any(|f| f.2 != 0);
+    let t = match (with_ttl, h.is_packed()) {
+        (true, true) => ty::HASH_LISTPACK_EX,
+        (true, false) => ty::HASH_METADATA,
+        (false, true) => ty::HASH_LISTPACK,
+        (false, false) => ty::HASH,
+    };
+    (t, fields)
+}
+
+/// Writes the body of a hash of type `t` from [`volatile_hash_parts`]; true when `t` is
+/// one of RDB 12's field-TTL types.
+fn write_volatile_hash_body(o: &mut Out<'_>, t: u8, fields: &mut [LiveField<'_>]) -> bool {
+    match t {
+        ty::HASH_LISTPACK_EX | ty::HASH_METADATA => {
+            write_hash_ttl(o, fields, t);
+            return true;
+        }
+        ty::HASH_LISTPACK => {
+            let mut b = Builder::new();
+            for (f, v, _) in fields.iter() {
+                b.push(f);
+                b.push(v);
+            }
+            o.string(&b.finish());
+        }
+        _ => {
+            o.len(fields.len() as u64);
+            for (f, v, _) in fields.iter() {
+                o.string(f);
+                o.string(v);
+            }
+        }
+    }
+    false
+}
+
 /// Appends a hash that has field TTLs (type byte, then body) as RDB 12 holds it, without
 /// the fields expired at `now_ms`: `Some(true)` when written with a field-TTL type (the
 /// payload must then say version 12), `Some(false)` when no live field has a TTL any more
@@ -296,37 +340,14 @@ pub fn write_volatile_hash(
     if h.volatile_len() == 0 {
         return None;
     }
-    let mut fields = live_fields(h, now_ms);
-    let with_ttl = fields.iter().any(|f| f.2 != 0);
-    let t = match (with_ttl, h.is_packed()) {
-        (true, true) => ty::HASH_LISTPACK_EX,
-        (true, false) => ty::HASH_METADATA,
-        (false, true) => ty::HASH_LISTPACK,
-        (false, false) => ty::HASH,
-    };
+    let (t, mut fields) = volatile_hash_parts(h, now_ms);
     let mut o = Out {
         buf,
         compress,
         version: Version::V10,
     };
     o.byte(t);
-    if with_ttl {
-        write_hash_ttl(&mut o, &mut fields, t);
-    } else if t == ty::HASH_LISTPACK {
-        let mut b = Builder::new();
-        for (f, v, _) in &fields {
-            b.push(f);
-            b.push(v);
-        }
-        o.string(&b.finish());
-    } else {
-        o.len(fields.len() as u64);
-        for (f, v, _) in &fields {
-            o.string(f);
-            o.string(v);
-        }
-    }
-    Some(with_ttl)
+    Some(write_volatile_hash_body(&mut o, t, &mut fields))
 }
 
 /// A hash with field TTLs (`rdbSaveObject` for `OBJ_ENCODING_LISTPACK_EX` and a hash table
@@ -525,7 +546,7 @@ pub fn write_record(
     };
     if let Value::Hash(h) = value {
         if h.volatile_len() > 0 {
-            let mut fields = live_fields(h, now_ms);
+            let (t, mut fields) = volatile_hash_parts(h, now_ms);
             if fields.is_empty() {
                 return Record::Skipped;
             }
@@ -533,34 +554,13 @@ pub fn write_record(
                 o.byte(op::EXPIRETIME_MS);
                 o.ms_time(at as i64);
             }
-            let with_ttl = fields.iter().any(|f| f.2 != 0);
-            let t = match (with_ttl, h.is_packed()) {
-                (true, true) => ty::HASH_LISTPACK_EX,
-                (true, false) => ty::HASH_METADATA,
-                (false, true) => ty::HASH_LISTPACK,
-                (false, false) => ty::HASH,
-            };
             o.byte(t);
             o.string(key);
-            if with_ttl {
-                write_hash_ttl(&mut o, &mut fields, t);
-                return Record::WrittenV12;
-            }
-            if t == ty::HASH_LISTPACK {
-                let mut b = Builder::new();
-                for (f, v, _) in &fields {
-                    b.push(f);
-                    b.push(v);
-                }
-                o.string(&b.finish());
+            return if write_volatile_hash_body(&mut o, t, &mut fields) {
+                Record::WrittenV12
             } else {
-                o.len(fields.len() as u64);
-                for (f, v, _) in &fields {
-                    o.string(f);
-                    o.string(v);
-                }
-            }
-            return Record::Written;
+                Record::Written
+            };
         }
     }
     if let Some(at) = expire_at {
