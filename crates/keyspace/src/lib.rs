@@ -23,6 +23,7 @@ pub mod compact;
 pub mod evict;
 pub mod feed;
 pub mod shard;
+mod slots;
 pub mod snapshot;
 pub mod types;
 pub mod value;

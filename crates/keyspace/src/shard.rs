@@ -66,7 +66,7 @@ impl OpCtx<'_> {
 
 pub struct Shard {
     index: HashTable<u32>,
-    pub(crate) slots: Vec<Slot>,
+    pub(crate) slots: crate::slots::Slots<Slot>,
     /// (slot position, expiry time in ms) of every key with a TTL.
     pub(crate) expires: Vec<(u32, u64)>,
     hasher: KeyHasher,
@@ -81,7 +81,7 @@ impl Shard {
     pub(crate) fn new(hasher: KeyHasher, tracking: std::sync::Arc<Tracking>) -> Self {
         Shard {
             index: HashTable::new(),
-            slots: Vec::new(),
+            slots: Default::default(),
             expires: Vec::new(),
             hasher,
             expire_cursor: 0,
@@ -375,8 +375,8 @@ impl Shard {
 
     /// Gives memory back after mass deletions.
     pub fn maybe_shrink(&mut self) {
-        if self.slots.capacity() > 64 && self.slots.len() < self.slots.capacity() / 4 {
-            self.slots.shrink_to(self.slots.len() * 2);
+        self.slots.shrink();
+        if self.index.capacity() > 64 && self.index.len() < self.index.capacity() / 4 {
             let (slots, hasher) = (&self.slots, &self.hasher);
             self.index.shrink_to(slots.len(), |&i| {
                 Self::hash_of(hasher, slots[i as usize].key.as_bytes())
