@@ -210,6 +210,8 @@ impl Pause {
 pub struct BusyPoll {
     parked: AtomicBool,
     wake: Notify,
+    /// Times a read woke the parked poller.
+    wakeups: AtomicU64,
 }
 
 impl BusyPoll {
@@ -218,6 +220,7 @@ impl BusyPoll {
     #[inline]
     pub fn activity(&self) {
         if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel) {
+            self.wakeups.fetch_add(1, Ordering::Relaxed);
             self.wake.notify_one();
         }
     }
@@ -229,6 +232,11 @@ impl BusyPoll {
 
     pub fn is_parked(&self) -> bool {
         self.parked.load(Ordering::SeqCst)
+    }
+
+    /// How many times a read has woken the parked poller.
+    pub fn wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
     }
 
     /// Resolves after the next [`BusyPoll::activity`] that found the poller parked (or at

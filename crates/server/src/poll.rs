@@ -7,7 +7,9 @@
 //! client's request rate. The poller yields to the runtime in a loop, so the worker polls
 //! the I/O driver without blocking and a request finds the server awake. It stops after
 //! `busy-poll-us` microseconds without a read and parks until the next one: an idle server
-//! spends no CPU on it. `busy-poll-us 0` turns it off.
+//! spends no CPU on it. `busy-poll-us 0` turns it off. On a CPU shared with busy threads
+//! (a client on the same machine) its yields keep handing the CPU over; it notices and
+//! stops spinning for a while, since there it would take CPU from them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,16 +17,29 @@ use std::time::{Duration, Instant};
 
 use commands::Server;
 
+/// A spin step without any read that took this long means another thread had this CPU
+/// meanwhile (the OS ran it when the poller yielded)...
+const CONTENDED: Duration = Duration::from_micros(20);
+/// ...and this many such steps within [`STRIKE_WINDOW`] (one can be an interrupt or the
+/// hypervisor) mean the CPU is shared with busy threads: spinning would take CPU from them.
+const STRIKES: u32 = 4;
+const STRIKE_WINDOW: Duration = Duration::from_millis(1);
+/// Then the poller does not spin for this long.
+const BACK_OFF: Duration = Duration::from_millis(100);
+
 pub async fn run(server: Arc<Server>) {
+    let mut quiet_until = Instant::now();
     loop {
         if server.shutdown_requested.load(Ordering::SeqCst) {
             return;
         }
         let window = Duration::from_micros(server.config.get_i64("busy-poll-us").max(0) as u64);
         let mut seen = server.stats.net_input_bytes.load(Ordering::Relaxed);
-        if !window.is_zero() {
+        if !window.is_zero() && Instant::now() >= quiet_until {
             let mut last_read = Instant::now();
+            let (mut strikes, mut strikes_since) = (0, Instant::now());
             loop {
+                let step = Instant::now();
                 tokio::task::yield_now().await;
                 // A thread this core's scheduler could run instead (a client on the same
                 // CPU) goes first.
@@ -33,6 +48,17 @@ pub async fn run(server: Arc<Server>) {
                 if now != seen {
                     seen = now;
                     last_read = Instant::now();
+                } else if step.elapsed() >= CONTENDED {
+                    if strikes_since.elapsed() > STRIKE_WINDOW {
+                        (strikes, strikes_since) = (0, Instant::now());
+                    }
+                    strikes += 1;
+                    if strikes >= STRIKES {
+                        // The CPU is shared with busy threads (clients on the same
+                        // machine): sleeping between requests costs them less.
+                        quiet_until = Instant::now() + BACK_OFF;
+                        break;
+                    }
                 } else if last_read.elapsed() >= window
                     || server.shutdown_requested.load(Ordering::Relaxed)
                 {
