@@ -16,8 +16,6 @@ SMALL=${SMALL:-100000}
 LARGE=${LARGE:-1000}
 resolve_cinnabar
 
-rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
-
 # RESP for one kind of collection: kind n members
 gen() {
     awk -v kind="$1" -v n="$2" -v m="$3" 'BEGIN { ORS = ""
@@ -34,25 +32,14 @@ gen() {
         } }'
 }
 
-# One collection kind on a freshly started server: RSS delta per collection.
-measure_one() { # port pid kind n members
-    local before after
-    sleep 1
-    before=$(rss "$2")
-    gen "$3" "$4" "$5" | "$REDIS_CLI" -p "$1" --pipe >/dev/null 2>&1
-    sleep 2
-    after=$(rss "$2")
-    awk -v a="$after" -v b="$before" -v n="$4" 'BEGIN { printf "%.1f", (a - b) / n }'
-}
-
 R=""; C=""
 for spec in "set $SMALL 10" "set $LARGE 1000" "zset $SMALL 10" "zset $LARGE 1000" "list $SMALL 10"; do
     read -r kind n m <<<"$spec"
     start_redis
-    R="$R $(measure_one "$REDIS_PORT" "$REDIS_PID" "$kind" "$n" "$m")"
+    R="$R $(gen "$kind" "$n" "$m" | rss_per_unit "$REDIS_PORT" "$REDIS_PID" "$n")"
     cleanup
     start_cinnabar
-    C="$C $(measure_one "$CINNABAR_PORT" "$CINNABAR_PID" "$kind" "$n" "$m")"
+    C="$C $(gen "$kind" "$n" "$m" | rss_per_unit "$CINNABAR_PORT" "$CINNABAR_PID" "$n")"
     cleanup
 done
 

@@ -17,8 +17,6 @@ STREAMS=${STREAMS:-100}
 ENTRIES=${ENTRIES:-10000}
 resolve_cinnabar
 
-rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
-
 # RESP for the load: entries interleaved across streams, as many producers would write.
 gen() {
     awk -v n="$STREAMS" -v m="$ENTRIES" 'BEGIN { ORS = ""
@@ -31,17 +29,12 @@ gen() {
         } }'
 }
 
-# The load on a freshly started server: RSS delta per entry.
+# The load on a freshly started server: RSS growth per entry, after checking it all landed.
 measure_one() { # port pid
-    local before after
-    sleep 1
-    before=$(rss "$2")
-    gen | "$REDIS_CLI" -p "$1" --pipe >/dev/null 2>&1
+    local per; per=$(gen | rss_per_unit "$1" "$2" "$((STREAMS * ENTRIES))")
     local len; len=$("$REDIS_CLI" -p "$1" XLEN s:000000)
     [ "$len" = "$ENTRIES" ] || die "server on port $1 holds $len entries in s:000000, expected $ENTRIES"
-    sleep 2
-    after=$(rss "$2")
-    awk -v a="$after" -v b="$before" -v n="$((STREAMS * ENTRIES))" 'BEGIN { printf "%.1f", (a - b) / n }'
+    echo "$per"
 }
 
 start_redis

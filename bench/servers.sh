@@ -1,4 +1,4 @@
-# bench/servers.sh -- sourced by compare-redis.sh and memory-redis.sh.
+# bench/servers.sh -- sourced by the bench/ scripts that compare with redis-server.
 # Starts Debian's redis-server and cinnabar (or a stand-in) pinned to one CPU,
 # waits for PING, and kills everything it started on exit.
 #
@@ -113,3 +113,19 @@ start_server() {
 
 start_redis()    { start_server redis "$REDIS_PORT" "$REDIS_SERVER"; REDIS_PID=$LAST_PID; }
 start_cinnabar() { start_server cinnabar "$CINNABAR_PORT" "${CINNABAR_START[@]}"; CINNABAR_PID=$LAST_PID; }
+
+# rss PID -> resident bytes of the process.
+rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
+
+# rss_per_unit PORT PID N < RESP -> pipes the RESP load on stdin into the server on PORT
+# (redis-cli --pipe) and prints its RSS growth divided by N, measured a second after start
+# and two seconds after the load (so freed pages have been returned).
+rss_per_unit() {
+    local before after
+    sleep 1
+    before=$(rss "$2")
+    "$REDIS_CLI" -p "$1" --pipe >/dev/null 2>&1
+    sleep 2
+    after=$(rss "$2")
+    awk -v a="$after" -v b="$before" -v n="$3" 'BEGIN { printf "%.1f", (a - b) / n }'
+}
