@@ -144,6 +144,18 @@ impl HostSlot {
         self.0.set(Some(host));
         Some(r)
     }
+
+    /// `redis.call` (`raise`) / `redis.pcall` with the run's host: (value, raise-it).
+    fn call(
+        &self,
+        lua: &Lua,
+        internal: &Table,
+        raise: bool,
+        args: mlua::MultiValue,
+    ) -> mlua::Result<(Value, bool)> {
+        self.with(|host| convert::redis_call(lua, internal, host, raise, args))
+            .ok_or_else(no_run)?
+    }
 }
 
 /// Empties the host slot when a run ends, however it ends.
@@ -278,9 +290,7 @@ impl Engine {
         internal.set(
             "call_raise",
             lua.create_function(move |lua, args: mlua::MultiValue| {
-                let (v, failed) = slot
-                    .with(|host| convert::redis_call(lua, &int2, host, true, args))
-                    .ok_or_else(no_run)??;
+                let (v, failed) = slot.call(lua, &int2, true, args)?;
                 if failed {
                     int2.raw_set("last_error", v)?;
                     return Err(mlua::Error::runtime(CALL_ERROR));
@@ -292,10 +302,7 @@ impl Engine {
         internal.set(
             "pcall",
             lua.create_function(move |lua, args: mlua::MultiValue| {
-                let (v, _) = slot
-                    .with(|host| convert::redis_call(lua, &int2, host, false, args))
-                    .ok_or_else(no_run)??;
-                Ok(v)
+                Ok(slot.call(lua, &int2, false, args)?.0)
             })?,
         )?;
         let slot = host.clone();
