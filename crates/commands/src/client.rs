@@ -169,6 +169,8 @@ pub struct Client {
     /// The outbound queue of pub/sub messages and MONITOR lines, once the client has
     /// subscribed or monitored.
     pub pushes: Option<crate::pubsub::Inbox>,
+    /// Where pushes are written (the connection's socket); None for clients without one.
+    pub push_route: Option<crate::pubsub::PushRoute>,
     /// Client-side-caching state (CLIENT TRACKING), also present for clients with a push
     /// queue so they can be redirect targets; dropping it unregisters the client.
     pub tracking: Option<Box<crate::tracking::ClientTracking>>,
@@ -194,6 +196,7 @@ impl Client {
             watching: None,
             deny_blocking: None,
             pushes: None,
+            push_route: None,
             tracking: None,
             woff: 0,
         }

@@ -395,15 +395,15 @@ impl Tracking {
                     b.extend_from_slice(b">2\r\n$21\r\ntracking-redir-broken\r\n:");
                     b.extend_from_slice(itoa::Buffer::new().format(redirect).as_bytes());
                     b.extend_from_slice(b"\r\n");
-                    own.push(b.freeze(), &self.hot);
+                    own.push(&b, &self.hot);
                 }
             }
             return;
         };
         if target.handle.resp.load(Ordering::Relaxed) == 3 {
-            target.push(frames.get(Frame::Push), &self.hot);
+            target.push(&frames.get(Frame::Push), &self.hot);
         } else if redirect != 0 && target.subscribed() {
-            target.push(frames.get(Frame::Message), &self.hot);
+            target.push(&frames.get(Frame::Message), &self.hot);
         }
         // A RESP2 client without redirection cannot receive anything.
     }

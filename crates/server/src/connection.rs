@@ -86,7 +86,7 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr, loc
     ));
     server.clients.add(handle.clone());
     let socket = match Socket::new(stream) {
-        Ok(s) => s,
+        Ok(s) => Arc::new(s),
         Err(e) => {
             tracing::warn!("client {id}: {e}");
             server.clients.remove(id);
@@ -96,10 +96,15 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr, loc
     handle.fd.store(socket.raw_fd(), Ordering::Relaxed);
     let authenticated = !server.config.requirepass_set.load(Ordering::Relaxed);
     let mut client = Client::new(handle.clone(), authenticated);
+    client.push_route = Some(commands::pubsub::PushRoute {
+        sink: socket.clone(),
+        delivery: server.pubsub.delivery.clone(),
+    });
     if let Err(e) = run(&server, &mut client, &socket).await {
         tracing::debug!("client {id} closed: {e}");
     }
     if let Some(inbox) = &client.pushes {
+        inbox.detach();
         server.pubsub.remove_client(&inbox.out);
     }
     server.clients.remove(id);
@@ -140,13 +145,14 @@ async fn wait_while_paused(server: &Server, handle: &ClientHandle, args: &[bytes
 }
 
 /// Writes the buffered replies (after the AOF holds the effects of the commands they answer,
-/// up to stream position `logged`). A client killed meanwhile (CLIENT KILL, or a subscriber
-/// past its output buffer limit that does not read) ends the write with an error.
+/// up to stream position `logged`), and a receiver's queued pushes after them. A client
+/// killed meanwhile (CLIENT KILL, or a subscriber past its output buffer limit that does not
+/// read) ends the write with an error.
 async fn flush(
     stream: &Socket,
     out: &mut ReplyWriter,
     server: &Server,
-    handle: &ClientHandle,
+    client: &Client,
     logged: &mut u64,
 ) -> std::io::Result<()> {
     // The AOF: replies to writes go out once their effects are as durable as
@@ -154,25 +160,44 @@ async fn flush(
     if *logged != 0 {
         commands::aof::wait_durable(server, std::mem::take(logged)).await;
     }
-    if !out.buf.is_empty() {
-        // The socket almost always takes the whole batch at once: no waiting machinery.
-        let sent = stream.try_write(&out.buf)?;
-        if sent < out.buf.len() {
-            tokio::select! {
-                written = stream.write_all(&out.buf[sent..]) => written?,
-                _ = handle.killed() => {
-                    return Err(std::io::Error::other("killed while writing"));
-                }
+    loop {
+        if let Some(inbox) = &client.pushes {
+            inbox.take_into(&mut out.buf);
+        }
+        if !out.buf.is_empty() {
+            write_out(stream, out, server, &client.handle).await?;
+        }
+        match &client.pushes {
+            // Frames queued during the write go out before the deliverer writes again.
+            Some(inbox) if !inbox.release() => continue,
+            _ => return Ok(()),
+        }
+    }
+}
+
+async fn write_out(
+    stream: &Socket,
+    out: &mut ReplyWriter,
+    server: &Server,
+    handle: &ClientHandle,
+) -> std::io::Result<()> {
+    // The socket almost always takes the whole batch at once: no waiting machinery.
+    let sent = stream.try_write(&out.buf)?;
+    if sent < out.buf.len() {
+        tokio::select! {
+            written = stream.write_all(&out.buf[sent..]) => written?,
+            _ = handle.killed() => {
+                return Err(std::io::Error::other("killed while writing"));
             }
         }
-        server
-            .stats
-            .net_output_bytes
-            .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
-        out.buf.clear();
-        if out.buf.capacity() > 4 * FLUSH_AT {
-            out.buf = BytesMut::with_capacity(READ_CHUNK);
-        }
+    }
+    server
+        .stats
+        .net_output_bytes
+        .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    out.buf.clear();
+    if out.buf.capacity() > 4 * FLUSH_AT {
+        out.buf = BytesMut::with_capacity(READ_CHUNK);
     }
     Ok(())
 }
@@ -325,17 +350,16 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                 Ok(Some(args)) => {
                     input.partial = 0;
                     if server.pause.until_ms.load(Ordering::Relaxed) != 0 {
-                        flush(stream, &mut out, server, &handle, &mut logged).await?;
+                        flush(stream, &mut out, server, client, &mut logged).await?;
                         if !wait_while_paused(server, &handle, &args).await {
                             return Ok(());
                         }
                         now_ms = server.keyspace.now_ms();
                     }
                     // Messages queued before this command go out before its reply.
-                    if let Some(inbox) = client.pushes.as_mut() {
+                    if let Some(inbox) = &client.pushes {
                         if inbox.pending() {
-                            let n = inbox.drain_into(&mut out.buf);
-                            inbox.sent(n);
+                            inbox.take_into(&mut out.buf);
                         }
                     }
                     commands::dispatch(server, client, &mut out, &args, now_ms);
@@ -343,7 +367,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                     if let Some(action) = client.action.take() {
                         match action {
                             Action::Close => {
-                                flush(stream, &mut out, server, &handle, &mut logged).await?;
+                                flush(stream, &mut out, server, client, &mut logged).await?;
                                 return Ok(());
                             }
                             Action::Shutdown(save) => {
@@ -352,7 +376,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                                 if let Err(e) = saved {
                                     out.error(e.as_bytes());
                                 } else {
-                                    flush(stream, &mut out, server, &handle, &mut logged).await?;
+                                    flush(stream, &mut out, server, client, &mut logged).await?;
                                     server.request_shutdown();
                                     return Ok(());
                                 }
@@ -364,7 +388,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                             }
                             Action::Block(req) => {
                                 let rx = server.blocking.block(server, client, &args, &req);
-                                flush(stream, &mut out, server, &handle, &mut logged).await?;
+                                flush(stream, &mut out, server, client, &mut logged).await?;
                                 if !wait_blocked(
                                     server, client, stream, &mut input, &mut out, &req, rx,
                                 )
@@ -378,7 +402,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                                 handle.last_interaction_ms.store(now_ms, Ordering::Relaxed);
                             }
                             Action::Replication(work) => {
-                                flush(stream, &mut out, server, &handle, &mut logged).await?;
+                                flush(stream, &mut out, server, client, &mut logged).await?;
                                 let go_on = crate::replication::handoff(
                                     server,
                                     client,
@@ -396,7 +420,7 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                         }
                     }
                     if out.buf.len() >= FLUSH_AT {
-                        flush(stream, &mut out, server, &handle, &mut logged).await?;
+                        flush(stream, &mut out, server, client, &mut logged).await?;
                     }
                 }
                 Ok(None) => {
@@ -408,12 +432,12 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                     text.extend_from_slice(&e.message());
                     server.stats.record_error("ERR");
                     out.error(&text);
-                    flush(stream, &mut out, server, &handle, &mut logged).await?;
+                    flush(stream, &mut out, server, client, &mut logged).await?;
                     return Ok(());
                 }
             }
         }
-        flush(stream, &mut out, server, &handle, &mut logged).await?;
+        flush(stream, &mut out, server, client, &mut logged).await?;
         handle
             .qbuf
             .store(input.buf.len() + input.partial, Ordering::Relaxed);
@@ -426,11 +450,8 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
             }
         };
         let pushes = async {
-            match client.pushes.as_mut() {
-                Some(inbox) => {
-                    let n = inbox.recv_into(&mut out.buf).await;
-                    inbox.sent(n);
-                }
+            match &client.pushes {
+                Some(inbox) => inbox.woken().await,
                 None => std::future::pending::<()>().await,
             }
         };
@@ -440,7 +461,8 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                     return Ok(());
                 }
             }
-            // Pub/sub messages and MONITOR lines: written at the top of the loop.
+            // Pub/sub messages and MONITOR lines the deliverer could not write: the next
+            // flush writes them.
             _ = pushes => {}
             _ = handle.killed() => return Ok(()),
             _ = idle => return Ok(()),

@@ -92,3 +92,9 @@ impl Socket {
         Ok(())
     }
 }
+
+impl commands::pubsub::PushSink for Socket {
+    fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        Socket::try_write(self, data)
+    }
+}

@@ -345,3 +345,49 @@ fn pathological_patterns_answer_quickly() {
     );
     assert_eq!(words(&sub.read().expect("message"))[0], "pmessage");
 }
+
+#[test]
+fn a_message_published_before_a_command_arrives_before_its_reply() {
+    let server = TestServer::start(&[]);
+    let mut sub = server.connect();
+    sub.cmd(&["HELLO", "3"]);
+    sub.send(&[b"SUBSCRIBE", b"ch"]);
+    assert_eq!(next(&mut sub), w(&["subscribe", "ch", ":1"]));
+    let mut publisher = server.connect();
+    for i in 0..500 {
+        let i = i.to_string();
+        // The PUBLISH reply means the message is queued for the subscriber.
+        assert_eq!(int(&publisher.cmd(&["PUBLISH", "ch", &i])), 1);
+        sub.send(&[b"PING", i.as_bytes()]);
+        assert_eq!(next(&mut sub), w(&["message", "ch", &i]));
+        assert_eq!(bulk(&sub.read().expect("reply")), i);
+    }
+}
+
+#[test]
+fn large_messages_to_a_slow_reader_arrive_whole_and_in_order() {
+    let server = TestServer::start(&[]);
+    let mut sub = server.connect();
+    sub.send(&[b"SUBSCRIBE", b"big"]);
+    assert_eq!(next(&mut sub), w(&["subscribe", "big", ":1"]));
+    let mut publisher = server.connect();
+    // 6 MB: more than the socket buffers hold, less than the pubsub soft limit (8 MB).
+    let messages: Vec<String> = (0..30u8)
+        .map(|i| {
+            char::from(b'a' + i % 26)
+                .to_string()
+                .repeat(200 * 1024 + usize::from(i))
+        })
+        .collect();
+    for m in &messages {
+        assert_eq!(int(&publisher.cmd(&["PUBLISH", "big", m])), 1);
+    }
+    // The subscriber starts reading only now: most of the output waited in the server.
+    for m in &messages {
+        let got = next(&mut sub);
+        assert_eq!(got[..2], w(&["message", "big"]));
+        assert!(got[2] == *m, "message of {} bytes differs", m.len());
+    }
+    sub.send(&[b"PING"]);
+    assert_eq!(next(&mut sub), w(&["pong", ""]));
+}
