@@ -16,7 +16,9 @@
 #
 # Each round runs every test on A then B; the table shows per test the median rate over
 # ROUNDS rounds, B/A (> 1: cinnabar faster) and the geometric mean of B/A. Quote ratios,
-# not absolute rates: on a shared machine they swing.
+# not absolute rates: on a shared machine they swing. With a single BENCH_CPUS core, multi
+# is bound by the load generator (txload near 100 % of its CPU against either server, its
+# kernel time mostly TCP over loopback), so its ratio stays near 1.0; run more ROUNDS there.
 #
 # Environment (optional): REQUESTS (default 100000, times N_SCALE), N_SCALE (default 1),
 # CLIENTS (default 50), SUBSCRIBERS (default 10), DATA_SIZE (default 16), PIPELINE (default 1;
