@@ -403,6 +403,11 @@ async fn run(server: &Server, client: &mut Client, stream: &Socket) -> std::io::
                             }
                             Action::Replication(work) => {
                                 flush(stream, &mut out, server, client, &mut logged).await?;
+                                // The replication stream owns the socket now: pushes, if
+                                // any, go through this connection's own writes only.
+                                if let Some(inbox) = &client.pushes {
+                                    inbox.detach();
+                                }
                                 let go_on = crate::replication::handoff(
                                     server,
                                     client,
