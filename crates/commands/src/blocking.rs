@@ -215,6 +215,8 @@ impl ChangeListener for BlockingRegistry {
         let mut st = self.state.lock();
         let any = match *change {
             Change::Key { db, key, .. } => st.mark_ready(db, key),
+            // Announced again as a `Key` event.
+            Change::FieldsExpired { .. } => false,
             Change::Swap { a, b } => {
                 st.mark_db_ready(a, false);
                 st.mark_db_ready(b, false);

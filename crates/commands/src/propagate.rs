@@ -337,7 +337,9 @@ fn mark_written() {
 }
 
 /// The change-feed listener: marks the running command as a write, and logs keys removed
-/// by expiry or eviction as `DEL` at once, inside the critical section that removed them.
+/// by expiry or eviction as `DEL` and hash fields removed by their TTL as `HDEL` at once,
+/// inside the critical section that removed them (as Redis 7.4 propagates them), not as
+/// part of the command that found them due.
 pub struct FeedListener {
     pub propagation: Arc<Propagation>,
 }
@@ -353,8 +355,22 @@ impl ChangeListener for FeedListener {
                             vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
                         );
                     }
-                } else if event.class & class::KEY_MISS == 0 {
+                } else if event.class & (class::KEY_MISS | class::FIELD_EXPIRY) == 0 {
                     mark_written();
+                }
+            }
+            Change::FieldsExpired { db, key, fields } => {
+                // One HDEL per field, as Redis's propagateHashFieldDeletion.
+                if self.propagation.is_active() {
+                    let key = Bytes::copy_from_slice(key);
+                    for f in fields.iter() {
+                        let hdel = vec![
+                            Bytes::from_static(b"HDEL"),
+                            key.clone(),
+                            Bytes::copy_from_slice(f),
+                        ];
+                        self.propagation.log_one(*db, hdel);
+                    }
                 }
             }
             Change::Flush { .. } | Change::Swap { .. } => mark_written(),

@@ -658,7 +658,8 @@ impl Tracking {
                 inner.keys.clear();
                 inner.items = 0;
             }
-            Change::Swap { .. } => {}
+            // Announced again as a `Key` event.
+            Change::Swap { .. } | Change::FieldsExpired { .. } => {}
         }
     }
 }

@@ -170,6 +170,8 @@ impl ChangeListener for WatchRegistry {
                     }
                 }
             }
+            // Announced again as a `Key` event.
+            Change::FieldsExpired { .. } => {}
         }
     }
 }

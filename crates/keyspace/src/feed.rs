@@ -23,6 +23,11 @@ pub mod class {
     pub const KEY_MISS: u16 = 1 << 9; // m
     pub const MODULE: u16 = 1 << 10; // d
     pub const NEW: u16 = 1 << 11; // n
+    /// Not a notification class: marks the events of hash fields removed by their TTL (and
+    /// of a hash deleted with its last such field). They are announced like any change,
+    /// but propagated as the `HDEL` of [`super::Change::FieldsExpired`], not as a write of
+    /// the command that happened to find them due.
+    pub const FIELD_EXPIRY: u16 = 1 << 12;
 }
 
 /// What happened to a key: the event name Redis notifies and its class.
@@ -74,6 +79,13 @@ pub enum Change<'a> {
     Flush { db: Option<usize> },
     /// Two databases exchanged their contents.
     Swap { a: usize, b: usize },
+    /// Fields of the hash at `key` were removed by their TTL (announced beside it as a
+    /// `Key` event of class `FIELD_EXPIRY`): what replicas and the AOF receive as `HDEL`.
+    FieldsExpired {
+        db: usize,
+        key: &'a [u8],
+        fields: &'a [Box<[u8]>],
+    },
 }
 
 /// A consumer of the change feed. Called synchronously while the writer still holds the
@@ -98,7 +110,10 @@ impl Feed {
     pub fn publish(&self, change: &Change<'_>) {
         // A key's creation is announced beside the write that created it; Redis counts the
         // write once.
-        if !matches!(change, Change::Key { event, .. } if *event == event::NEW) {
+        // The removal of expired fields counts through its `Key` event.
+        if !matches!(change, Change::Key { event, .. } if *event == event::NEW)
+            && !matches!(change, Change::FieldsExpired { .. })
+        {
             self.dirty.fetch_add(1, Ordering::Relaxed);
         }
         let listeners = self.listeners.read();

@@ -57,6 +57,15 @@ impl OpCtx<'_> {
         });
     }
 
+    /// Announces the fields of the hash at `key` that its TTLs removed.
+    pub fn emit_fields_expired(&self, key: &[u8], fields: &[Box<[u8]>]) {
+        self.feed.publish(&Change::FieldsExpired {
+            db: self.db,
+            key,
+            fields,
+        });
+    }
+
     /// The LRU clock: seconds, wrapping.
     #[inline]
     pub fn lru_clock(&self) -> u32 {

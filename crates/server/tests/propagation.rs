@@ -136,6 +136,28 @@ fn expired_keys_are_logged_as_del() {
 }
 
 #[test]
+fn hash_fields_removed_by_their_ttl_are_logged_as_hdel() {
+    let (t, sink) = setup();
+    let mut c = t.connect();
+    c.cmd(&["HSET", "h", "a", "1", "b", "2", "c", "3"]);
+    c.cmd(&["HPEXPIRE", "h", "100", "FIELDS", "2", "a", "b"]);
+    sink.take();
+    t.clock.advance(200);
+    // The read that finds them due (or the cron, first) removes them; either way they are
+    // logged as HDEL, and the read is not logged.
+    assert_eq!(c.cmd(&["HGET", "h", "a"]), Frame::NullBulk);
+    let mut log = sink.take();
+    log.sort();
+    assert_eq!(log, ["HDEL h a", "HDEL h b"]);
+    // The last field goes with the hash: HDEL alone deletes it on the replica too.
+    c.cmd(&["HPEXPIRE", "h", "100", "FIELDS", "1", "c"]);
+    sink.take();
+    t.clock.advance(200);
+    assert_eq!(c.cmd(&["HLEN", "h"]), Frame::Integer(0));
+    assert_eq!(sink.take(), ["HDEL h c"]);
+}
+
+#[test]
 fn flush_and_swap_are_logged() {
     let (t, sink) = setup();
     let mut c = t.connect();

@@ -135,7 +135,16 @@ pub const HINCRBY: Event = hash_event("hincrby");
 pub const HINCRBYFLOAT: Event = hash_event("hincrbyfloat");
 pub const HEXPIRE: Event = hash_event("hexpire");
 pub const HPERSIST: Event = hash_event("hpersist");
-pub const HEXPIRED: Event = hash_event("hexpired");
+/// Fields removed by their TTL, and the hash deleted with the last of them: announced as
+/// Redis does, propagated as `HDEL` (`class::FIELD_EXPIRY`).
+pub const HEXPIRED: Event = Event {
+    name: "hexpired",
+    class: class::HASH | class::FIELD_EXPIRY,
+};
+const DEL_EXPIRED_FIELDS: Event = Event {
+    name: "del",
+    class: class::GENERIC | class::FIELD_EXPIRY,
+};
 
 const HASH_NOT_INTEGER: CmdError = CmdError::new("ERR hash value is not an integer");
 const HASH_NOT_FLOAT: CmdError = CmdError::new("ERR hash value is not a float");
@@ -184,16 +193,31 @@ fn find_hash(k: &mut KeyLock<'_>, key: &[u8], read: bool) -> Result<Option<usize
     let Some(pos) = pos else { return Ok(None) };
     let now = k.op.now_ms;
     let h = hash_mut(&mut k.shard, pos)?;
-    if h.expire_fields(now) > 0 {
+    let expired = h.expire_fields(now);
+    if !expired.is_empty() {
         let empty = h.is_empty();
-        k.op.emit(key, HEXPIRED);
+        announce_expired_fields(&k.op, key, &expired, empty);
         if empty {
             k.shard.remove(pos);
-            k.op.emit(key, event::DEL);
             return Ok(None);
         }
     }
     Ok(Some(pos))
+}
+
+/// Announces fields removed by their TTL: `hexpired` (and `del` when the hash is left
+/// `empty`) for notifications and the other listeners, their names for propagation.
+fn announce_expired_fields(
+    op: &keyspace::OpCtx<'_>,
+    key: &[u8],
+    fields: &[Box<[u8]>],
+    empty: bool,
+) {
+    op.emit_fields_expired(key, fields);
+    op.emit(key, HEXPIRED);
+    if empty {
+        op.emit(key, DEL_EXPIRED_FIELDS);
+    }
 }
 
 /// Sweeps out the due fields of the hash at `pos`, if it is one: announces `hexpired`, and
@@ -203,17 +227,16 @@ fn expire_due_fields(shard: &mut Shard, op: &keyspace::OpCtx<'_>, pos: usize) ->
         return 0;
     };
     let expired = h.expire_fields(op.now_ms);
-    if expired == 0 {
+    if expired.is_empty() {
         return 0;
     }
     let empty = h.is_empty();
     let key = shard.key(pos).to_vec();
-    op.emit(&key, HEXPIRED);
+    announce_expired_fields(op, &key, &expired, empty);
     if empty {
         shard.remove(pos);
-        op.emit(&key, event::DEL);
     }
-    expired
+    expired.len()
 }
 
 /// The active expiry of hash fields: a cursor over every database's shards that the cron
@@ -238,6 +261,11 @@ impl FieldSweep {
             return 0;
         }
         let deadline = std::time::Instant::now() + budget;
+        // The HDELs it logs reach the AOF and replicas in order with the writers.
+        let _order = server
+            .propagation
+            .is_active()
+            .then(|| server.propagation.order());
         let keyspace = &server.keyspace;
         let access = keyspace.shared();
         let (dbs, shards) = (access.len(), keyspace.shards_per_db());

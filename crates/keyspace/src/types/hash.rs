@@ -466,9 +466,9 @@ impl Hash {
         self.ttl.as_ref().map(|t| t.next)
     }
 
-    /// Removes every field whose expiry time is at or before `now_ms`; returns how many.
+    /// Removes every field whose expiry time is at or before `now_ms`; returns their names.
     /// Costs nothing while no TTL can be due.
-    pub fn expire_fields(&mut self, now_ms: u64) -> usize {
+    pub fn expire_fields(&mut self, now_ms: u64) -> Vec<Box<[u8]>> {
         let due: Vec<Box<[u8]>> = match &mut self.ttl {
             Some(t) if t.next <= now_ms => {
                 let due: Vec<Box<[u8]>> =
@@ -484,12 +484,12 @@ impl Hash {
                         .unwrap_or(u64::MAX);
                 due
             }
-            _ => return 0,
+            _ => return Vec::new(),
         };
         for f in &due {
             self.remove(f);
         }
-        due.len()
+        due
     }
 }
 
@@ -536,8 +536,8 @@ mod tests {
         h.insert(b"b", b"2", &limits);
         assert!(h.set_expire(b"a", 100));
         assert!(!h.set_expire(b"zz", 100));
-        assert_eq!(h.expire_fields(99), 0);
-        assert_eq!(h.expire_fields(100), 1);
+        assert!(h.expire_fields(99).is_empty());
+        assert_eq!(h.expire_fields(100), vec![Box::from(&b"a"[..])]);
         assert_eq!(h.len(), 1);
         assert!(h.ttl.is_none());
         h.set_expire(b"b", 50);
