@@ -99,6 +99,12 @@ impl Propagation {
         self.order.lock()
     }
 
+    /// The order lock if no one holds it: for those that already hold keyspace locks,
+    /// which a writer holding the order lock may be waiting for.
+    pub fn try_order(&self) -> Option<MutexGuard<'_, ()>> {
+        self.order.try_lock()
+    }
+
     /// Logs commands executed in order, each with the database it ran in; more than one
     /// is wrapped in `MULTI`/`EXEC`.
     pub fn log(&self, cmds: &[(usize, Vec<Bytes>)]) {

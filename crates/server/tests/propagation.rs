@@ -155,6 +155,18 @@ fn hash_fields_removed_by_their_ttl_are_logged_as_hdel() {
     t.clock.advance(200);
     assert_eq!(c.cmd(&["HLEN", "h"]), Frame::Integer(0));
     assert_eq!(sink.take(), ["HDEL h c"]);
+    // A hash nobody touches: the cron's sweep removes and logs the field.
+    c.cmd(&["HSET", "idle", "x", "1", "y", "2"]);
+    c.cmd(&["HPEXPIRE", "idle", "100", "FIELDS", "1", "x"]);
+    sink.take();
+    t.clock.advance(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = Vec::new();
+    while log.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = sink.take();
+    }
+    assert_eq!(log, ["HDEL idle x"]);
 }
 
 #[test]

@@ -220,6 +220,11 @@ fn announce_expired_fields(
     }
 }
 
+/// Whether the value at `pos` is a hash with a field due at `now_ms`.
+fn fields_due(shard: &Shard, pos: usize, now_ms: u64) -> bool {
+    matches!(shard.value(pos), Value::Hash(h) if h.next_expire().is_some_and(|t| t <= now_ms))
+}
+
 /// Sweeps out the due fields of the hash at `pos`, if it is one: announces `hexpired`, and
 /// removes the key (announcing `del`) when no field is left. Returns how many fields went.
 fn expire_due_fields(shard: &mut Shard, op: &keyspace::OpCtx<'_>, pos: usize) -> usize {
@@ -261,11 +266,6 @@ impl FieldSweep {
             return 0;
         }
         let deadline = std::time::Instant::now() + budget;
-        // The HDELs it logs reach the AOF and replicas in order with the writers.
-        let _order = server
-            .propagation
-            .is_active()
-            .then(|| server.propagation.order());
         let keyspace = &server.keyspace;
         let access = keyspace.shared();
         let (dbs, shards) = (access.len(), keyspace.shards_per_db());
@@ -286,9 +286,25 @@ impl FieldSweep {
                 let lo = self.top.saturating_sub(CHUNK);
                 // Top down: a removal moves the last (already visited) slot into the hole.
                 for pos in (lo..self.top).rev() {
-                    if !s.expired_at(pos, op.now_ms) {
-                        removed += expire_due_fields(&mut s, &op, pos);
+                    if s.expired_at(pos, op.now_ms) || !fields_due(&s, pos, op.now_ms) {
+                        continue;
                     }
+                    // The HDELs reach the AOF and replicas in order with the writers: with
+                    // no writer between its change and its log entry. One may be waiting
+                    // for this shard while holding the order lock; then the sweep resumes
+                    // here next tick.
+                    let _order = if server.propagation.is_active() {
+                        match server.propagation.try_order() {
+                            Some(guard) => Some(guard),
+                            None => {
+                                self.top = pos + 1;
+                                return removed;
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    removed += expire_due_fields(&mut s, &op, pos);
                 }
                 self.top = lo;
                 if std::time::Instant::now() >= deadline {
