@@ -167,6 +167,21 @@ fn hash_fields_removed_by_their_ttl_are_logged_as_hdel() {
         log = sink.take();
     }
     assert_eq!(log, ["HDEL idle x"]);
+    // While a writer holds the order lock the sweep logs nothing; it goes on once free.
+    c.cmd(&["HPEXPIRE", "idle", "100", "FIELDS", "1", "y"]);
+    sink.take();
+    let order = t.server.propagation.order();
+    t.clock.advance(200);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(sink.take(), Vec::<String>::new());
+    drop(order);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = Vec::new();
+    while log.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = sink.take();
+    }
+    assert_eq!(log, ["HDEL idle y"]);
 }
 
 #[test]

@@ -254,6 +254,9 @@ pub struct FieldSweep {
     shard: usize,
     /// Slots above this position in the current shard were visited (0: start from the top).
     top: usize,
+    /// The last run stopped at a due hash because writers held the order lock: the next
+    /// one waits for it first.
+    wait_order: bool,
 }
 
 impl FieldSweep {
@@ -266,6 +269,10 @@ impl FieldSweep {
             return 0;
         }
         let deadline = std::time::Instant::now() + budget;
+        // The HDELs reach the AOF and replicas in order with the writers: logged with no
+        // writer between its change and its log entry, under the order lock. Taken before
+        // the keyspace locks after a run that could not get it, else per removal if free.
+        let order = std::mem::take(&mut self.wait_order).then(|| server.propagation.order());
         let keyspace = &server.keyspace;
         let access = keyspace.shared();
         let (dbs, shards) = (access.len(), keyspace.shards_per_db());
@@ -289,15 +296,14 @@ impl FieldSweep {
                     if s.expired_at(pos, op.now_ms) || !fields_due(&s, pos, op.now_ms) {
                         continue;
                     }
-                    // The HDELs reach the AOF and replicas in order with the writers: with
-                    // no writer between its change and its log entry. One may be waiting
-                    // for this shard while holding the order lock; then the sweep resumes
-                    // here next tick.
-                    let _order = if server.propagation.is_active() {
+                    // A writer holding the order lock may be waiting for this shard: stop
+                    // here and resume next tick, holding it first.
+                    let taken = if order.is_none() && server.propagation.is_active() {
                         match server.propagation.try_order() {
                             Some(guard) => Some(guard),
                             None => {
                                 self.top = pos + 1;
+                                self.wait_order = true;
                                 return removed;
                             }
                         }
@@ -305,6 +311,7 @@ impl FieldSweep {
                         None
                     };
                     removed += expire_due_fields(&mut s, &op, pos);
+                    drop(taken);
                 }
                 self.top = lo;
                 if std::time::Instant::now() >= deadline {
