@@ -42,6 +42,19 @@ impl Collect {
         assert!(buf.is_empty(), "partial command logged");
         out
     }
+
+    /// Waits (up to 10 s) for something to be logged outside any command (the cron), and
+    /// takes it.
+    fn wait_for_entries(&self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = self.take();
+            if !log.is_empty() || std::time::Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 fn setup() -> (TestServer, Arc<Collect>) {
@@ -160,13 +173,7 @@ fn hash_fields_removed_by_their_ttl_are_logged_as_hdel() {
     c.cmd(&["HPEXPIRE", "idle", "100", "FIELDS", "1", "x"]);
     sink.take();
     t.clock.advance(200);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut log = Vec::new();
-    while log.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        log = sink.take();
-    }
-    assert_eq!(log, ["HDEL idle x"]);
+    assert_eq!(sink.wait_for_entries(), ["HDEL idle x"]);
     // While a writer holds the order lock the sweep logs nothing; it goes on once free.
     c.cmd(&["HPEXPIRE", "idle", "100", "FIELDS", "1", "y"]);
     sink.take();
@@ -175,13 +182,7 @@ fn hash_fields_removed_by_their_ttl_are_logged_as_hdel() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(sink.take(), Vec::<String>::new());
     drop(order);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut log = Vec::new();
-    while log.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        log = sink.take();
-    }
-    assert_eq!(log, ["HDEL idle y"]);
+    assert_eq!(sink.wait_for_entries(), ["HDEL idle y"]);
 }
 
 #[test]
