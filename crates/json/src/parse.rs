@@ -279,21 +279,27 @@ impl Parser<'_> {
         }
     }
 
+    /// Four hex digits, as serde_json reads them: all four bytes are taken before any is
+    /// checked (fewer than four left: end of input).
     fn hex4(&mut self) -> R<u16> {
+        let Some(digits) = self.s.get(self.i..self.i + 4) else {
+            self.i = self.s.len();
+            return Err(self.error(ParseErrorKind::EofWhileParsingString));
+        };
         let mut n: u16 = 0;
-        for _ in 0..4 {
-            let c = match self.next() {
-                None => return Err(self.error(ParseErrorKind::EofWhileParsingString)),
-                Some(c) => c,
-            };
+        for &c in digits {
             let d = match c {
                 b'0'..=b'9' => c - b'0',
                 b'a'..=b'f' => c - b'a' + 10,
                 b'A'..=b'F' => c - b'A' + 10,
-                _ => return Err(self.error(ParseErrorKind::InvalidEscape)),
+                _ => {
+                    self.i += 4;
+                    return Err(self.error(ParseErrorKind::InvalidEscape));
+                }
             };
             n = (n << 4) | d as u16;
         }
+        self.i += 4;
         Ok(n)
     }
 
@@ -339,17 +345,20 @@ impl Parser<'_> {
         }
     }
 
+    /// A `\u` escape (after the `u`), with serde_json's checks and errors: a trailing
+    /// surrogate alone, or a leading one not followed by `\u` and a trailing one, is refused.
     fn unicode_escape(&mut self) -> R<char> {
         use ParseErrorKind::*;
         let n = self.hex4()?;
         match n {
+            0xDC00..=0xDFFF => Err(self.error(LoneLeadingSurrogateInHexEscape)),
             0xD800..=0xDBFF => {
-                if self.peek() != Some(b'\\') {
-                    return Err(self.error(LoneLeadingSurrogateInHexEscape));
-                }
-                self.i += 1;
-                if self.next() != Some(b'u') {
-                    return Err(self.error(UnexpectedEndOfHexEscape));
+                for want in [b'\\', b'u'] {
+                    match self.next() {
+                        None => return Err(self.error(EofWhileParsingString)),
+                        Some(c) if c == want => {}
+                        Some(_) => return Err(self.error(UnexpectedEndOfHexEscape)),
+                    }
                 }
                 let lo = self.hex4()?;
                 if !(0xDC00..=0xDFFF).contains(&lo) {
@@ -358,7 +367,6 @@ impl Parser<'_> {
                 let c = 0x10000 + (((n as u32) - 0xD800) << 10) + ((lo as u32) - 0xDC00);
                 char::from_u32(c).ok_or_else(|| self.error(InvalidUnicodeCodePoint))
             }
-            0xDC00..=0xDFFF => Err(self.error(InvalidUnicodeCodePoint)),
             n => char::from_u32(n as u32).ok_or_else(|| self.error(InvalidUnicodeCodePoint)),
         }
     }

@@ -105,3 +105,31 @@ fn product_document_memory_ratio() {
     );
     assert!(ratio <= 2.2, "alone: {ratio:.2}x");
 }
+
+#[test]
+fn hex_escape_errors_as_serde_json() {
+    for s in [
+        "\"\\u:",
+        "\"\\u1",
+        "\"\\u12x4\"",
+        "\"\\u12x",
+        "\"\\uzzzz",
+        "\"\\u00e9\"",
+        "\"\\ud800\"",
+        "\"\\ud800\\u12",
+        "\"\\ud800\\uzz00\"",
+        "[\"\\u004",
+        "\"\\udc00\"",
+        "\"\\ud800x\"",
+        "\"\\ud800\\x\"",
+        "\"\\ud800",
+        "\"\\ud800\\",
+        "\"\\ud800\\u",
+        "\"\\ud800\\ud800\"",
+        "\"\\ud83d\\ude00\"",
+    ] {
+        let theirs = serde_json::from_str::<serde_json::Value>(s).map_err(|e| e.to_string());
+        let ours = json::parse(s).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(ours, theirs.map(|_| ()), "{s:?}");
+    }
+}
