@@ -247,11 +247,11 @@ impl Outbound {
 
     /// The deliverer's write: what is queued goes straight to the socket. What the socket
     /// does not take now (or everything, with no socket or after an error) is left to the
-    /// connection, which waits for the socket.
-    fn deliver(&self) {
+    /// connection, which waits for the socket. Returns the bytes written.
+    fn deliver(&self) -> usize {
         let mut q = self.queued.lock();
         if q.held || q.buf.is_empty() || self.handle.is_killed() {
-            return;
+            return 0;
         }
         let written = match &q.sink {
             Some(sink) => sink.try_write(&q.buf).unwrap_or(0),
@@ -270,6 +270,7 @@ impl Outbound {
             drop(q);
             self.wake.notify_one();
         }
+        written
     }
 }
 
@@ -297,21 +298,28 @@ impl Delivery {
         }
     }
 
-    /// The deliverer task.
-    pub async fn run(self: Arc<Self>) {
+    /// The deliverer task of `server`; what it writes counts in INFO's
+    /// total_net_output_bytes.
+    pub async fn run(server: Arc<crate::Server>) {
+        let this = &server.pubsub.delivery;
         loop {
-            self.wake.notified().await;
+            this.wake.notified().await;
             // The rest of this pass of the event loop (the other connections the runtime
             // has ready) and the next pass (requests that arrived meanwhile) run first;
             // their messages join this write.
             for _ in 0..DELIVERY_PASSES {
                 tokio::task::yield_now().await;
             }
-            let due = std::mem::take(&mut *self.due.lock());
+            let due = std::mem::take(&mut *this.due.lock());
+            let mut written = 0;
             for out in due {
                 out.due.store(false, Ordering::Release);
-                out.deliver();
+                written += out.deliver();
             }
+            server
+                .stats
+                .net_output_bytes
+                .fetch_add(written as u64, Ordering::Relaxed);
         }
     }
 }

@@ -118,7 +118,7 @@ pub async fn start(server: Arc<Server>) -> io::Result<Running> {
     }
     tokio::spawn(cron::run(server.clone()));
     tokio::spawn(poll::run(server.clone()));
-    tokio::spawn(server.pubsub.delivery.clone().run());
+    tokio::spawn(commands::pubsub::Delivery::run(server.clone()));
     tokio::spawn(replication::supervise(server.clone()));
     // The AOF's writer (write, fsync) and rewrite threads.
     commands::aof::spawn_threads(server.clone())?;

@@ -391,3 +391,31 @@ fn large_messages_to_a_slow_reader_arrive_whole_and_in_order() {
     sub.send(&[b"PING"]);
     assert_eq!(next(&mut sub), w(&["pong", ""]));
 }
+
+#[test]
+fn delivered_messages_count_in_total_net_output_bytes() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let output = |c: &mut Conn| -> u64 {
+        bulk(&c.cmd(&["INFO", "stats"]))
+            .lines()
+            .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+            .expect("total_net_output_bytes")
+            .trim()
+            .parse()
+            .expect("number")
+    };
+    let mut sub = server.connect();
+    sub.send(&[b"SUBSCRIBE", b"ch"]);
+    next(&mut sub);
+    let before = output(&mut c);
+    let payload = "x".repeat(1000);
+    for _ in 0..100 {
+        c.cmd(&["PUBLISH", "ch", &payload]);
+    }
+    for _ in 0..100 {
+        assert_eq!(next(&mut sub)[2], payload);
+    }
+    let grew = output(&mut c) - before;
+    assert!(grew >= 100 * 1000, "grew by {grew}");
+}
