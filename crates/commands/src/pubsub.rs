@@ -159,8 +159,19 @@ struct Queued {
     held: bool,
 }
 
-/// Frames larger than this free their buffer once written instead of keeping it.
+/// A queue buffer that grew past this is freed once emptied instead of kept.
 const KEEP_CAPACITY: usize = 64 * 1024;
+
+impl Queued {
+    /// Empties the buffer (its frames were written or taken).
+    fn emptied(&mut self) {
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = BytesMut::new();
+        } else {
+            self.buf.clear();
+        }
+    }
+}
 
 /// One receiving client's side of delivery, shared by the registry and its connection.
 pub struct Outbound {
@@ -259,11 +270,7 @@ impl Outbound {
         };
         self.sent(written);
         if written == q.buf.len() {
-            if q.buf.capacity() > KEEP_CAPACITY {
-                q.buf = BytesMut::new();
-            } else {
-                q.buf.clear();
-            }
+            q.emptied();
         } else {
             q.buf.advance(written);
             q.held = true;
@@ -362,7 +369,7 @@ impl Inbox {
         let n = q.buf.len();
         if n > 0 {
             buf.extend_from_slice(&q.buf);
-            q.buf.clear();
+            q.emptied();
             drop(q);
             self.out.sent(n);
         }
@@ -473,7 +480,7 @@ table!(BTreeMap<Bytes, Subscribers>);
 /// Encodes a message once per protocol, on demand.
 struct Encoded<'a> {
     parts: &'a [&'a [u8]],
-    frames: [Option<Bytes>; 2],
+    frames: [Option<BytesMut>; 2],
 }
 
 impl<'a> Encoded<'a> {
@@ -484,19 +491,17 @@ impl<'a> Encoded<'a> {
         }
     }
 
-    fn get(&mut self, proto: Protocol) -> Bytes {
+    fn get(&mut self, proto: Protocol) -> &[u8] {
         let i = usize::from(proto == Protocol::Resp3);
         let parts = self.parts;
-        self.frames[i]
-            .get_or_insert_with(|| {
-                let mut w = ReplyWriter::new(proto);
-                w.push(parts.len());
-                for p in parts {
-                    w.bulk(p);
-                }
-                w.buf.freeze()
-            })
-            .clone()
+        self.frames[i].get_or_insert_with(|| {
+            let mut w = ReplyWriter::new(proto);
+            w.push(parts.len());
+            for p in parts {
+                w.bulk(p);
+            }
+            w.buf
+        })
     }
 }
 
@@ -611,7 +616,7 @@ impl PubSub {
             let parts: [&[u8]; 3] = [b"message", channel, message];
             let mut enc = Encoded::new(&parts);
             for s in subs.values() {
-                s.send(&enc.get(s.proto()), &self.hot);
+                s.send(enc.get(s.proto()), &self.hot);
             }
             n += subs.len();
         }
@@ -622,7 +627,7 @@ impl PubSub {
             let parts: [&[u8]; 4] = [b"pmessage", pattern, channel, message];
             let mut enc = Encoded::new(&parts);
             for s in subs.values() {
-                s.send(&enc.get(s.proto()), &self.hot);
+                s.send(enc.get(s.proto()), &self.hot);
             }
             n += subs.len();
         }
@@ -638,7 +643,7 @@ impl PubSub {
         let parts: [&[u8]; 3] = [b"smessage", channel, message];
         let mut enc = Encoded::new(&parts);
         for s in subs.values() {
-            s.send(&enc.get(s.proto()), &self.hot);
+            s.send(enc.get(s.proto()), &self.hot);
         }
         subs.len()
     }

@@ -175,6 +175,7 @@ async fn flush(
     }
 }
 
+/// Writes `out`'s buffer whole (or fails once the client is killed), and counts it.
 async fn write_out(
     stream: &Socket,
     out: &mut ReplyWriter,
